@@ -1,0 +1,117 @@
+"""The per-packet path: capture file -> frames -> link, IP, UDP -> the codecs.
+
+This walker decodes one frame at a time with dpkt for the outer layers and the project's
+codecs for LISP and Mobile IPv6; it backs ``lisptrace show``. The columnar fast path that
+writes Arrow tables is built on top of the same demultiplexing rules.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import dpkt
+
+from dissectors.core import DecodeError, Value
+from dissectors.lisp.data import DataPacket
+from dissectors.lisp.message import parse_control
+
+LISP_CONTROL_PORT = 4342
+LISP_DATA_PORT = 4341
+
+
+class CaptureError(Exception):
+    """The file is not a capture this reader understands (one line, for the CLI)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    number: int  # 1-based, as Wireshark numbers frames
+    time_ns: int
+    linktype: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Dissection:
+    """What one frame held: its outer addresses and the decoded message (or the error)."""
+
+    frame: Frame
+    protocol: str  # "lisp", "lisp-data", or "" when the frame holds nothing we decode
+    src: str = ""
+    dst: str = ""
+    sport: int = 0
+    dport: int = 0
+    message: Value | None = None
+    error: DecodeError | None = None
+
+
+def _open(path: Path) -> BinaryIO:
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+
+
+def read_frames(path: Path) -> Iterator[Frame]:
+    """Frames of a pcap or pcapng file (gzip-compressed or not), numbered from 1."""
+    f = _open(path)
+    with f:
+        try:
+            head = f.read(4)
+            f.seek(0)
+            reader = dpkt.pcapng.Reader(f) if head == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(f)
+        except (ValueError, dpkt.dpkt.Error, OSError, EOFError) as exc:
+            raise CaptureError(f"{path}: not a pcap or pcapng capture ({exc})") from exc
+        linktype = reader.datalink()
+        number = 0
+        try:
+            for ts, buf in reader:
+                number += 1
+                yield Frame(number, round(float(ts) * 1e9), linktype, bytes(buf))
+        except (dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError, EOFError, OSError) as exc:
+            raise CaptureError(f"{path}: capture cut after frame {number} ({exc})") from exc
+
+
+def _network_layer(frame: Frame) -> dpkt.Packet | None:
+    data = frame.data
+    try:
+        if frame.linktype == dpkt.pcap.DLT_EN10MB:
+            pkt = dpkt.ethernet.Ethernet(data).data
+        elif frame.linktype == dpkt.pcap.DLT_LINUX_SLL:
+            pkt = dpkt.sll.SLL(data).data
+        elif frame.linktype in (dpkt.pcap.DLT_RAW, 101, 228, 229):
+            pkt = dpkt.ip.IP(data) if data[:1] and data[0] >> 4 == 4 else dpkt.ip6.IP6(data)
+        elif frame.linktype in (dpkt.pcap.DLT_NULL, dpkt.pcap.DLT_LOOP):
+            pkt = dpkt.loopback.Loopback(data).data
+        else:
+            return None
+    except (dpkt.dpkt.UnpackError, IndexError, ValueError):
+        return None
+    return pkt if isinstance(pkt, dpkt.ip.IP | dpkt.ip6.IP6) else None
+
+
+def dissect(frame: Frame) -> Dissection:
+    """Decode one frame down to its LISP message, if it carries one."""
+    ip = _network_layer(frame)
+    udp = getattr(ip, "data", None)
+    if not isinstance(udp, dpkt.udp.UDP):
+        return Dissection(frame, "")
+    src = str(ipaddress.ip_address(ip.src))
+    dst = str(ipaddress.ip_address(ip.dst))
+    payload = bytes(udp.data)
+    if LISP_CONTROL_PORT in (udp.sport, udp.dport):
+        protocol, decode = "lisp", parse_control
+    elif udp.dport == LISP_DATA_PORT:
+        protocol, decode = "lisp-data", DataPacket.parse
+    else:
+        return Dissection(frame, "", src, dst, udp.sport, udp.dport)
+    try:
+        message: Value | None = decode(payload)
+        error = None
+    except DecodeError as exc:
+        message, error = None, exc
+    return Dissection(frame, protocol, src, dst, udp.sport, udp.dport, message, error)

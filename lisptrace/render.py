@@ -1,0 +1,86 @@
+"""Text renderings of decoded values: a one-line summary (the Info column) and a field tree.
+
+Both are generic over the codecs' dataclasses, so every message type renders without code of
+its own: the summary names the message, its set flags and its EID-prefixes; the tree lists
+every field with the byte span it came from (``[offset+length]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+
+from dissectors.core import Value
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b)|[A-Z][a-z0-9]*|[a-z0-9]+")
+
+
+def message_name(value: Value) -> str:
+    """``MapNotifyAck`` -> ``Map-Notify-Ack`` (or the class's own ``DISPLAY_NAME``)."""
+    own = getattr(type(value), "DISPLAY_NAME", None)
+    return own if isinstance(own, str) else "-".join(_WORD.findall(type(value).__name__))
+
+
+def _fields(value: Value) -> Iterator[tuple[str, object]]:
+    for f in dataclasses.fields(value):
+        if f.name not in ("spans", "anomalies"):
+            yield f.name, getattr(value, f.name)
+
+
+def summary(value: Value) -> str:
+    """One line: name, set flags, EID-prefixes, inner message, anomaly codes."""
+    parts = [message_name(value)]
+    flags = [name for name, v in _fields(value) if v is True]
+    if flags:
+        parts.append("[" + " ".join(flags) + "]")
+    records = getattr(value, "records", None)
+    if isinstance(records, tuple) and records:
+        prefixes = [getattr(r, "eid_prefix", "?") for r in records]
+        parts.append(f"{len(records)} record{'s' * (len(records) != 1)}: " + ", ".join(prefixes))
+    for name, v in _fields(value):
+        if isinstance(v, Value) and name in ("message", "inner", "packet"):
+            parts.append("| " + summary(v))
+    if value.anomalies:
+        parts.append("{" + ", ".join(sorted({a.code for a in value.anomalies})) + "}")
+    return " ".join(parts)
+
+
+def _text(v: object) -> str:
+    if isinstance(v, bytes):
+        return v.hex() if v else "(empty)"
+    if isinstance(v, int) and not isinstance(v, bool) and v > 9:
+        return f"{v} (0x{v:x})"
+    return str(v)
+
+
+def tree(
+    value: Value, spans: dict[str, tuple[int, int]] | None = None, path: str = ""
+) -> list[str]:
+    """The field tree of ``value``, indented, each leaf with its byte span when known."""
+    spans = value.spans if spans is None else spans
+    lines: list[str] = []
+    for name, v in _fields(value):
+        key = path + name
+        span = spans.get(key)
+        where = f" [{span[0]}+{span[1]}]" if span else ""
+        items = list(enumerate(v)) if isinstance(v, tuple) else None
+        if isinstance(v, Value):
+            lines.append(f"{name}: {_short(v)}{where}")
+            lines += ["    " + line for line in tree(v, spans, key + ".")]
+        elif items is not None and all(isinstance(x, Value) for _, x in items) and items:
+            lines.append(f"{name}: {len(items)} item{'s' * (len(items) != 1)}{where}")
+            for i, item in items:
+                item_key = f"{key}[{i}]"
+                item_span = spans.get(item_key)
+                item_where = f" [{item_span[0]}+{item_span[1]}]" if item_span else ""
+                lines.append(f"    [{i}] {_short(item)}{item_where}")
+                lines += ["        " + line for line in tree(item, spans, item_key + ".")]
+        else:
+            lines.append(f"{name}: {_text(v)}{where}")
+    return lines
+
+
+def _short(v: Value) -> str:
+    canonical = getattr(v, "canonical", None)
+    return canonical() if callable(canonical) else message_name(v)
