@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Self, TypeVar
@@ -29,6 +30,9 @@ UNDECODED = anomaly_code(
     "LCAF type this decoder does not know; body kept raw",
     "lisp.undecoded",
 )
+
+MAX_LCAF_DEPTH = 8  # LCAFs nested inside LCAFs deeper than this raise Malformed
+_lcaf_depth: ContextVar[int] = ContextVar("lcaf_depth", default=0)
 
 
 class Afi(IntEnum):
@@ -238,14 +242,23 @@ class Lcaf(Address):
 
     @classmethod
     def read_body(cls, r: Reader, afi: int) -> Lcaf:
-        rsvd1 = r.u8("rsvd1")
-        flags = r.u8("flags")
-        lcaf_type = r.u8("type")
-        rsvd2 = r.u8("rsvd2")
-        length = r.u16("length")
-        body_cls = LCAF_TYPES.get(lcaf_type, LcafUnknown)
-        with r.limit(length, "lcaf body"):
-            return body_cls.read_lcaf(r, lcaf_type, rsvd1, flags, rsvd2)
+        depth = _lcaf_depth.get()
+        if depth >= MAX_LCAF_DEPTH:
+            raise Malformed(
+                r.pos - 2, f"{r.key('afi')}: LCAF nested deeper than {MAX_LCAF_DEPTH} levels"
+            )
+        token = _lcaf_depth.set(depth + 1)
+        try:
+            rsvd1 = r.u8("rsvd1")
+            flags = r.u8("flags")
+            lcaf_type = r.u8("type")
+            rsvd2 = r.u8("rsvd2")
+            length = r.u16("length")
+            body_cls = LCAF_TYPES.get(lcaf_type, LcafUnknown)
+            with r.limit(length, "lcaf body"):
+                return body_cls.read_lcaf(r, lcaf_type, rsvd1, flags, rsvd2)
+        finally:
+            _lcaf_depth.reset(token)
 
     @classmethod
     def read_lcaf(cls, r: Reader, lcaf_type: int, rsvd1: int, flags: int, rsvd2: int) -> Self:
