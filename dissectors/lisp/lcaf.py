@@ -117,9 +117,6 @@ INVALID_FIELD = anomaly_code(
 BAD_JSON = anomaly_code(
     "lisp.lcaf.json_invalid", "note", "JSON Data Model LCAF text is not valid UTF-8 JSON"
 )
-COUNT_MISMATCH = anomaly_code(
-    "lisp.lcaf.count_mismatch", "warn", "a count field disagrees with the items that follow"
-)
 
 
 def _read_address(r: Reader, name: str) -> Address:

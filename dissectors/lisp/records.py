@@ -202,6 +202,9 @@ def _check_mask_len(r: Reader, eid: Address, mask_len: int) -> None:
         r.anomaly(BAD_MASK_LEN, f"mask-length {mask_len} on a {limit}-bit address")
 
 
+check_mask_len = _check_mask_len  # public name for the Map-Request's EID records
+
+
 def _check_weights(r: Reader, locators: list[Locator]) -> None:
     weights = [loc.weight for loc in locators]
     if not weights or all(w == 0 for w in weights):
