@@ -105,6 +105,11 @@ class RequestRecord(Value):
         return (N_NOTIFY if self.notify_requested else 0) | self.reserved
 
     @property
+    def subscribe(self) -> bool:
+        """lispers.net's name for the N bit (its ``subscribe_bit``, same bit 0x80)."""
+        return self.notify_requested
+
+    @property
     def eid_prefix(self) -> str:
         return self.eid.prefix(self.eid_mask_len)
 

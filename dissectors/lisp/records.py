@@ -165,7 +165,7 @@ class EidRecord(Value):
         r.alias("map_version", "rsvd")
         with r.scope("eid"):
             eid = Address.read(r)
-        _check_mask_len(r, eid, mask_len)
+        check_mask_len(r, eid, mask_len)
         locators = []
         for i in range(count):
             with r.scope(f"locators[{i}]"):
@@ -195,14 +195,12 @@ class EidRecord(Value):
         return b"".join([head, self.eid.build(), *(loc.build() for loc in self.locators)])
 
 
-def _check_mask_len(r: Reader, eid: Address, mask_len: int) -> None:
+def check_mask_len(r: Reader, eid: Address, mask_len: int) -> None:
+    """Anomaly if ``mask_len`` is longer than the EID address (an IID LCAF's inner one)."""
     inner = eid.address if isinstance(eid, InstanceId) else eid  # IID: the mask is the address's
     limit = MAX_BITS.get(inner.afi) if inner is not None else None
     if limit is not None and mask_len > limit:
         r.anomaly(BAD_MASK_LEN, f"mask-length {mask_len} on a {limit}-bit address")
-
-
-check_mask_len = _check_mask_len  # public name for the Map-Request's EID records
 
 
 def _check_weights(r: Reader, locators: list[Locator]) -> None:
