@@ -15,7 +15,8 @@ payload encrypted). RFC 6830 calls bits 5-7 "flags" (reserved).
 The payload: IPv4/IPv6 by the version nibble; Ethernet for L2 LISP (``payload_kind="ethernet"``,
 a GPE next protocol 3, or an instance ID listed in ``l2_instance_ids``); KK != 0 or anything
 else raw. An inner UDP packet to 4341 is decoded again as LISP data (LISP-in-LISP, up to
-:data:`MAX_NESTING` headers deep); an inner UDP packet to or from 4342 as a control message.
+:data:`MAX_NESTING` headers deep); an inner UDP packet to or from 4342 as a control message,
+and so is a non-IP payload behind IID 0xFFFFFF (lispers.net control-in-data; unverified).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from dissectors.core import (
     attach,
 )
 from dissectors.inet import EthernetFrame, IpPacket, UdpDatagram
-from dissectors.lisp.message import read_control
+from dissectors.lisp.message import ControlMessage, read_control
 
 EN_INVALID = anomaly_code(
     "lisp-data.flags.en_invalid",
@@ -57,7 +58,8 @@ PAYLOAD_UNKNOWN = anomaly_code(
 INNER_CONTROL_UNDECODABLE = anomaly_code(
     "lisp-data.inner_control_undecodable",
     "warn",
-    "inner UDP/4342 payload of a data packet is not a decodable LISP control message; kept raw",
+    "a control message inside a data packet (inner UDP/4342 or IID 0xFFFFFF) does not decode; "
+    "kept raw",
 )
 
 DATA_PORT = 4341
@@ -67,7 +69,8 @@ MAX_NESTING = 4  # LISP data headers in one packet (outer, middle, inner, + one 
 
 GPE_IPV4, GPE_IPV6, GPE_ETHERNET, GPE_NSH = 1, 2, 3, 4
 
-PayloadKind = Literal["auto", "ip", "ethernet", "raw"]
+PayloadKind = Literal["auto", "ip", "ethernet", "control", "raw"]
+CONTROL_IID = 0xFFFFFF  # lispers.net: a control message right behind a data header [C, unverified]
 
 _HDR = struct.Struct("!II")
 
@@ -211,7 +214,7 @@ class InnerFlow:
     dst_port: int | None
     depth: int  # LISP data headers crossed (1 = a plain data packet)
     instance_id: int | None  # of the innermost LISP header
-    kind: str  # "ipv4", "ipv6", "ethernet", "encrypted", "raw"
+    kind: str  # "ipv4", "ipv6", "ethernet", "control", "encrypted", "raw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +222,7 @@ class DataPacket(Value):
     """A LISP data packet (the UDP/4341 payload): header + decoded inner packet or raw bytes."""
 
     header: DataHeader
-    payload: IpPacket | EthernetFrame | bytes = b""
+    payload: IpPacket | EthernetFrame | ControlMessage | bytes = b""
 
     @classmethod
     def read(cls, r: Reader) -> DataPacket:
@@ -239,6 +242,9 @@ class DataPacket(Value):
         kind = _payload_kind(r, header, payload_kind, l2_instance_ids)
         if kind == "raw" or r.pos >= r.end:
             return cls(header, r.rest("payload"))
+        if kind == "control":
+            msg = _try_control(r)
+            return cls(header, msg if msg is not None else r.rest("payload"))
 
         def udp(rr: Reader, dgram: UdpDatagram) -> Value | None:
             return _inner_udp(rr, dgram, l2_instance_ids, depth)
@@ -284,6 +290,8 @@ class DataPacket(Value):
                 )
             if isinstance(pkt.payload, EthernetFrame):
                 kind = "ethernet"
+            elif isinstance(pkt.payload, ControlMessage):
+                kind = "control"
             else:
                 kind = "encrypted" if pkt.header.encrypted else "raw"
             return InnerFlow(None, None, None, None, None, depth, pkt.header.instance_id, kind)
@@ -307,6 +315,8 @@ def _payload_kind(
     if header.instance_id_present and header.iid_lsbs >> 8 in l2_instance_ids:
         return "ethernet"
     if r.pos < r.end and r.buf[r.pos] >> 4 not in (4, 6):
+        if header.instance_id_present and header.iid_lsbs >> 8 == CONTROL_IID:
+            return "control"
         r.anomaly(PAYLOAD_UNKNOWN, f"version nibble {r.buf[r.pos] >> 4}")
         return "raw"
     return "ip"
@@ -318,13 +328,19 @@ def _inner_udp(
     if dgram.dst_port == DATA_PORT:
         return DataPacket.read_with(r, "auto", l2_instance_ids, depth + 1)
     if CONTROL_PORT in (dgram.src_port, dgram.dst_port) and r.remaining > 0:
-        start, n_anomalies, prefix = r.pos, len(r.anomalies), r.prefix
-        try:
-            return read_control(r)
-        except DecodeError as exc:
-            r.pos, r.prefix = start, prefix
-            del r.anomalies[n_anomalies:]
-            r.anomaly(INNER_CONTROL_UNDECODABLE, exc.reason, offset=exc.offset)
+        return _try_control(r)
+    return None
+
+
+def _try_control(r: Reader) -> ControlMessage | None:
+    """A control message at ``r.pos``, or None (position restored, anomaly) if undecodable."""
+    start, n_anomalies, prefix = r.pos, len(r.anomalies), r.prefix
+    try:
+        return read_control(r)
+    except DecodeError as exc:
+        r.pos, r.prefix = start, prefix
+        del r.anomalies[n_anomalies:]
+        r.anomaly(INNER_CONTROL_UNDECODABLE, exc.reason, offset=exc.offset)
     return None
 
 
