@@ -16,10 +16,13 @@ from dissectors.core import Value
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b)|[A-Z][a-z0-9]*|[a-z0-9]+")
 
 
+_ACRONYMS = {"Eid": "EID", "Ecm": "ECM", "Itr": "ITR", "Rloc": "RLOC", "Lcaf": "LCAF", "Ip": "IP"}
+
+
 def message_name(value: Value) -> str:
-    """``MapNotifyAck`` -> ``Map-Notify-Ack`` (or the class's own ``DISPLAY_NAME``)."""
-    own = getattr(type(value), "DISPLAY_NAME", None)
-    return own if isinstance(own, str) else "-".join(_WORD.findall(type(value).__name__))
+    """``MapNotifyAck`` -> ``Map-Notify-Ack``, ``EidRecord`` -> ``EID-Record``."""
+    words = _WORD.findall(type(value).__name__)
+    return "-".join(_ACRONYMS.get(w, w) for w in words)
 
 
 def _fields(value: Value) -> Iterator[tuple[str, object]]:
@@ -60,14 +63,20 @@ def tree(
     """The field tree of ``value``, indented, each leaf with its byte span when known."""
     spans = value.spans if spans is None else spans
     lines: list[str] = []
-    for name, v in _fields(value):
+    unknown = (1 << 62, 0)
+    fields = sorted(
+        _fields(value),
+        key=lambda nv: spans.get(path + nv[0], spans.get(f"{path}{nv[0]}[0]", unknown))[0],
+    )
+    for name, v in fields:
         key = path + name
         span = spans.get(key)
         where = f" [{span[0]}+{span[1]}]" if span else ""
         items = list(enumerate(v)) if isinstance(v, tuple) else None
         if isinstance(v, Value):
             lines.append(f"{name}: {_short(v)}{where}")
-            lines += ["    " + line for line in tree(v, spans, key + ".")]
+            if _is_composite(v):
+                lines += ["    " + line for line in tree(v, spans, key + ".")]
         elif items is not None and all(isinstance(x, Value) for _, x in items) and items:
             lines.append(f"{name}: {len(items)} item{'s' * (len(items) != 1)}{where}")
             for i, item in items:
@@ -79,6 +88,11 @@ def tree(
         else:
             lines.append(f"{name}: {_text(v)}{where}")
     return lines
+
+
+def _is_composite(v: Value) -> bool:
+    """Worth expanding: more than one field (a plain IPv4 address is a leaf)."""
+    return sum(1 for _ in _fields(v)) > 1
 
 
 def _short(v: Value) -> str:
