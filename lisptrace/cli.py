@@ -9,7 +9,7 @@ import click
 
 from lisptrace import __version__
 from lisptrace.ingest.walk import CaptureError, dissect, read_frames
-from lisptrace.render import summary, tree
+from lisptrace.render import anomaly_catalog_markdown, summary, tree
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,6 +43,12 @@ def show(capture: Path, verbose: bool, all_frames: bool) -> None:
                 click.echo(f"{head} (not LISP)")
     except CaptureError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+@app.command()
+def anomalies() -> None:
+    """List every anomaly code the decoders can report (Markdown table)."""
+    click.echo(anomaly_catalog_markdown(), nl=False)
 
 
 def main() -> None:

@@ -11,7 +11,9 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
-from dissectors.core import Value
+import dissectors.lisp  # importing the codec packages registers their anomaly codes
+import dissectors.mip6  # noqa: F401
+from dissectors.core import ANOMALY_CODES, Value
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b)|[A-Z][a-z0-9]*|[a-z0-9]+")
 
@@ -98,3 +100,12 @@ def _is_composite(v: Value) -> bool:
 def _short(v: Value) -> str:
     canonical = getattr(v, "canonical", None)
     return canonical() if callable(canonical) else message_name(v)
+
+
+def anomaly_catalog_markdown() -> str:
+    """The anomaly catalog (every code the codecs can raise) as a Markdown table."""
+    rows = ["| code | level | Wireshark expert | meaning |", "|---|---|---|---|"]
+    for c in sorted(ANOMALY_CODES.values(), key=lambda c: c.code):
+        expert = f"`{c.wireshark}`" if c.wireshark else "-"
+        rows.append(f"| `{c.code}` | {c.level} | {expert} | {c.summary} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,16 @@
+"""docs/ stays true: the anomaly table in docs/dissectors.md is the catalog in the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lisptrace.render import anomaly_catalog_markdown
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_anomaly_table_matches_the_catalog() -> None:
+    text = (DOCS / "dissectors.md").read_text()
+    begin, end = "<!-- anomalies:begin -->\n", "<!-- anomalies:end -->"
+    table = text[text.index(begin) + len(begin) : text.index(end)]
+    assert table == anomaly_catalog_markdown(), "run: lisptrace anomalies, paste into the docs"
