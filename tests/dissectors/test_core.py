@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from dissectors.core import (
@@ -77,11 +79,18 @@ def test_limit_bounds_the_inside_and_reports_unread_bytes() -> None:
         r.limit(5, "beyond").__enter__()
 
 
-def test_anomaly_codes_must_be_registered_and_consistent() -> None:
+@pytest.fixture
+def example_code() -> Iterator[str]:
+    """A code registered for the test only (the catalog is global: leave it as found)."""
+    yield anomaly_code("test.core.example", "note", "an example")
+    del ANOMALY_CODES["test.core.example"]
+
+
+def test_anomaly_codes_must_be_registered_and_consistent(example_code: str) -> None:
     r = Reader(b"")
     with pytest.raises(KeyError):
         r.anomaly("no.such.code")
-    code = anomaly_code("test.core.example", "note", "an example")
+    code = example_code
     assert anomaly_code("test.core.example", "note", "an example") == code
     with pytest.raises(ValueError):
         anomaly_code("test.core.example", "error", "something else")
