@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import dpkt
 
 from dissectors.core import DecodeError, Value
 from dissectors.lisp.data import DataPacket
 from dissectors.lisp.message import parse_control
+from dissectors.mip6.ext import walk_ipv6
+from dissectors.mip6.mh import parse_mh
+from dissectors.mip6.nd import RouterAdvertisement
 
 LISP_CONTROL_PORT = 4342
 LISP_DATA_PORT = 4341
+IPPROTO_MH = 135
+IPPROTO_ICMPV6 = 58
+ICMPV6_ROUTER_ADVERTISEMENT = 134
 
 
 class CaptureError(Exception):
@@ -41,7 +48,7 @@ class Dissection:
     """What one frame held: its outer addresses and the decoded message (or the error)."""
 
     frame: Frame
-    protocol: str  # "lisp", "lisp-data", or "" when the frame holds nothing we decode
+    protocol: str  # "lisp", "lisp-data", "mip6", "icmpv6", or "" (nothing we decode)
     src: str = ""
     dst: str = ""
     sport: int = 0
@@ -94,9 +101,41 @@ def _network_layer(frame: Frame) -> dpkt.Packet | None:
     return pkt if isinstance(pkt, dpkt.ip.IP | dpkt.ip6.IP6) else None
 
 
+def _decoded(
+    frame: Frame, protocol: str, decode: Callable[[], Value], where: dict[str, Any]
+) -> Dissection:
+    """Run ``decode``; a DecodeError becomes the row's error, never an exception."""
+    try:
+        return Dissection(frame, protocol, message=decode(), **where)
+    except DecodeError as exc:
+        return Dissection(frame, protocol, error=exc, **where)
+
+
+def _mobile_ipv6(frame: Frame, ip: dpkt.ip6.IP6) -> Dissection | None:
+    """A Mobility Header or a Router Advertisement, reached through the extension headers."""
+    packet = bytes(ip)
+    try:
+        chain = walk_ipv6(packet)
+    except DecodeError:
+        return None
+    upper = packet[chain.upper_offset : chain.payload_end]
+    src, dst = chain.checksum_addresses()
+    where = {"src": str(chain.src), "dst": str(chain.dst)}
+    if chain.upper_proto == IPPROTO_MH:
+        return _decoded(frame, "mip6", partial(parse_mh, upper, src=src, dst=dst), where)
+    if chain.upper_proto == IPPROTO_ICMPV6 and upper[:1] == bytes([ICMPV6_ROUTER_ADVERTISEMENT]):
+        ra = partial(RouterAdvertisement.parse, upper, src=src, dst=dst)
+        return _decoded(frame, "icmpv6", ra, where)
+    return None
+
+
 def dissect(frame: Frame) -> Dissection:
-    """Decode one frame down to its LISP message, if it carries one."""
+    """Decode one frame down to its LISP or Mobile IPv6 message, if it carries one."""
     ip = _network_layer(frame)
+    if isinstance(ip, dpkt.ip6.IP6):
+        mobile = _mobile_ipv6(frame, ip)
+        if mobile is not None:
+            return mobile
     udp = getattr(ip, "data", None)
     if not isinstance(udp, dpkt.udp.UDP):
         return Dissection(frame, "")
@@ -109,9 +148,5 @@ def dissect(frame: Frame) -> Dissection:
         protocol, decode = "lisp-data", DataPacket.parse
     else:
         return Dissection(frame, "", src, dst, udp.sport, udp.dport)
-    try:
-        message: Value | None = decode(payload)
-        error = None
-    except DecodeError as exc:
-        message, error = None, exc
-    return Dissection(frame, protocol, src, dst, udp.sport, udp.dport, message, error)
+    where = {"src": src, "dst": dst, "sport": udp.sport, "dport": udp.dport}
+    return _decoded(frame, protocol, partial(decode, payload), where)

@@ -63,3 +63,18 @@ def test_a_file_that_is_not_a_capture_is_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert "not a pcap or pcapng capture" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_show_decodes_mobility_headers_and_checks_their_checksum() -> None:
+    good = run("show", str(SHARED / "zeek" / "mip6_bu.pcap"))
+    assert good.returncode == 0, good.stderr
+    assert "mip6 Binding-Update [checksum_ok a h k]" in good.stdout
+    bad = run("show", str(SHARED / "zeek" / "mip6-bad-mh-chksum.pcap"))
+    assert "{mip6.bad_checksum}" in bad.stdout
+
+
+def test_anomalies_lists_the_catalog() -> None:
+    out = run("anomalies")
+    assert out.returncode == 0
+    assert "| `lisp.auth.bad_hmac` | error |" in out.stdout
+    assert "| `mip6.bad_checksum` |" in out.stdout
