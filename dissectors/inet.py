@@ -450,6 +450,18 @@ CHANGE_TO_INCLUDE, CHANGE_TO_EXCLUDE = 3, 4
 ALLOW_NEW_SOURCES, BLOCK_OLD_SOURCES = 5, 6
 
 
+def _check_igmp_checksum(r: Reader, start: int, csum: int) -> None:
+    """Anomaly if the IGMP message from ``start`` to the position does not sum to zero."""
+    if internet_checksum(r.buf[start : r.pos]) != 0:
+        r.anomaly(IGMP_CHECKSUM_BAD, f"checksum 0x{csum:04x}", offset=start + 2)
+
+
+def _with_igmp_checksum(message: bytes, checksum: int | None) -> bytes:
+    """``message`` (checksum bytes zero) with ``checksum`` (None: computed) at bytes 2-3."""
+    csum = checksum if checksum is not None else internet_checksum(message)
+    return message[:2] + csum.to_bytes(2, "big") + message[4:]
+
+
 @dataclass(frozen=True, slots=True)
 class Igmp(Value):
     """An IGMP message other than the v3 report: v1/v2 report, leave, v1/v2/v3 query.
@@ -482,14 +494,12 @@ class Igmp(Value):
         csum = r.u16("checksum")
         group = ipaddress.IPv4Address(r.raw(4, "group"))
         extra = r.rest("extra")
-        if internet_checksum(r.buf[start : r.pos]) != 0:
-            r.anomaly(IGMP_CHECKSUM_BAD, f"checksum 0x{csum:04x}", offset=start + 2)
+        _check_igmp_checksum(r, start, csum)
         return cls(kind, group, max_resp, extra, csum)
 
     def build(self) -> bytes:
         body = bytes([self.type, self.max_resp]) + b"\x00\x00" + self.group.packed + self.extra
-        csum = self.checksum if self.checksum is not None else internet_checksum(body)
-        return body[:2] + csum.to_bytes(2, "big") + body[4:]
+        return _with_igmp_checksum(body, self.checksum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,8 +556,7 @@ class IgmpV3Report(Value):
         for i in range(count):
             with r.scope(f"records[{i}]"):
                 records.append(IgmpGroupRecord.read(r))
-        if internet_checksum(r.buf[start : r.pos]) != 0:
-            r.anomaly(IGMP_CHECKSUM_BAD, f"checksum 0x{csum:04x}", offset=start + 2)
+        _check_igmp_checksum(r, start, csum)
         return cls(tuple(records), res1, res2, csum)
 
     def build(self) -> bytes:
@@ -555,10 +564,7 @@ class IgmpV3Report(Value):
         head = struct.pack(
             "!BBHHH", IGMP_V3_REPORT, self.reserved1, 0, self.reserved2, len(self.records)
         )
-        csum = self.checksum
-        if csum is None:
-            csum = internet_checksum(head + body)
-        return head[:2] + csum.to_bytes(2, "big") + head[4:] + body
+        return _with_igmp_checksum(head + body, self.checksum)
 
 
 # -- IP packet ------------------------------------------------------------------------------

@@ -130,11 +130,16 @@ def check_fields(r: Reader, key_id: int, auth_len: int, offset: int) -> None:
         )
 
 
-def read_auth(r: Reader) -> tuple[int, bytes]:
-    """Read Key ID, Authentication Data Length and the data; check them. (key id, data)."""
+def read_auth(
+    r: Reader, aliases: tuple[str, ...] = ("key_id_9301", "algorithm_id")
+) -> tuple[int, bytes]:
+    """Read Key ID, Authentication Data Length and the data; check them. (key id, data).
+
+    ``aliases``: the names that share the Key ID's span (the 9301 Key ID / Algorithm ID views).
+    """
     start = r.pos
     key_id = r.u16("key_id")
-    r.alias("key_id", "key_id_9301", "algorithm_id")
+    r.alias("key_id", *aliases)
     auth_len = r.u16("auth_len")
     auth_data = r.raw(auth_len, "auth_data")
     check_fields(r, key_id, auth_len, start)

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dissectors.core import RESERVED_BITS, Malformed, Reader, anomaly_code
+from dissectors.core import RESERVED_BITS, Reader, anomaly_code
 from dissectors.lisp.afi import Address, Afi, DistinguishedName, Lcaf, NoAddress
 from dissectors.lisp.auth import Authenticated, build_auth, read_auth
-from dissectors.lisp.message import ControlMessage, MessageType, register_control
+from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
 
 R_REPLY = 0x08000000
 RESERVED_MASK = 0x07FFFFFF
@@ -80,13 +80,9 @@ class Info(Authenticated, ControlMessage):
 
     @classmethod
     def read(cls, r: Reader) -> Info:
-        start = r.pos
-        word = r.u32("type_flags")
-        if word >> 28 != cls.TYPE:
-            raise Malformed(start, f"type {word >> 28} is not an Info message")
-        r.alias("type_flags", "reply", "reserved")
-        if word & RESERVED_MASK:
-            r.anomaly(RESERVED_BITS, f"Info bits 0x{word & RESERVED_MASK:08x}", start)
+        word = read_first_word(
+            r, cls.TYPE, "an Info message", ("reply", "reserved"), RESERVED_MASK, "Info bits"
+        )
         reply = bool(word & R_REPLY)
         nonce = r.u64("nonce")
         key_id, auth_data = read_auth(r)

@@ -22,12 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from dissectors.core import RESERVED_BITS, Malformed, Reader, Value
-from dissectors.lisp.auth import Authenticated, algorithm_of, build_auth, check_fields
-from dissectors.lisp.auth import read_auth as _read_auth
-from dissectors.lisp.map_register import build_xtr_site, read_xtr_site, word0
-from dissectors.lisp.message import ControlMessage, MessageType, register_control
-from dissectors.lisp.records import EidRecord, read_records
+from dissectors.core import Reader, Value
+from dissectors.lisp.auth import algorithm_of, build_auth, read_auth
+from dissectors.lisp.map_register import Registration
+from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
+from dissectors.lisp.records import EidRecord
 
 I_XTR_ID = 0x08000000
 R_MS_RTR = 0x04000000
@@ -47,19 +46,14 @@ class MsRtrAuth(Value):
 
     @classmethod
     def read(cls, r: Reader) -> MsRtrAuth:
-        start = r.pos
-        key_id = r.u16("key_id")
-        auth_len = r.u16("auth_len")
-        auth_data = r.raw(auth_len, "auth_data")
-        check_fields(r, key_id, auth_len, start)
-        return cls(key_id, auth_data)
+        return cls(*read_auth(r, aliases=()))
 
     def build(self) -> bytes:
         return build_auth(self.key_id, self.auth_data)
 
 
 @dataclass(frozen=True, slots=True)
-class _Notify(Authenticated, ControlMessage):
+class _Notify(Registration, ControlMessage):
     """Common body of Map-Notify and Map-Notify-Ack."""
 
     NAME: ClassVar[str] = "Map-Notify"
@@ -72,11 +66,6 @@ class _Notify(Authenticated, ControlMessage):
     xtr_id: bytes | None = None
     site_id: bytes | None = None
     ms_rtr: MsRtrAuth | None = None  # present iff the R bit is set
-
-    @property
-    def xtr_id_present(self) -> bool:
-        """The I bit."""
-        return self.xtr_id is not None
 
     @property
     def built_for_rtr(self) -> bool:
@@ -93,45 +82,24 @@ class _Notify(Authenticated, ControlMessage):
 
     @classmethod
     def read(cls, r: Reader) -> Self:
-        start = r.pos
-        word = r.u32("type_flags")
-        if word >> 28 != cls.TYPE:
-            raise Malformed(start, f"type {word >> 28} is not a {cls.NAME}")
-        r.alias("type_flags", "xtr_id_present", "built_for_rtr", "reserved", "record_count")
-        if word & RESERVED_MASK:
-            r.anomaly(RESERVED_BITS, f"{cls.NAME} bits 0x{word & RESERVED_MASK:08x}", start)
-        nonce = r.u64("nonce")
-        key_id, auth_data = _read_auth(r)
-        records = read_records(r, word & 0xFF)
-        xtr_id = site_id = None
-        if word & I_XTR_ID:
-            xtr_id, site_id = read_xtr_site(r)
+        word = read_first_word(
+            r,
+            cls.TYPE,
+            f"a {cls.NAME}",
+            ("xtr_id_present", "built_for_rtr", "reserved", "record_count"),
+            RESERVED_MASK,
+            f"{cls.NAME} bits",
+        )
+        body = cls.read_body(r, word, I_XTR_ID)
         ms_rtr = None
         if word & R_MS_RTR:
             with r.scope("ms_rtr"):
                 ms_rtr = MsRtrAuth.read(r)
-        return cls(
-            nonce=nonce,
-            key_id=key_id,
-            auth_data=auth_data,
-            records=records,
-            reserved=word & RESERVED_MASK,
-            xtr_id=xtr_id,
-            site_id=site_id,
-            ms_rtr=ms_rtr,
-        )
+        return cls(**body, reserved=word & RESERVED_MASK, ms_rtr=ms_rtr)
 
-    def build(self) -> bytes:
-        return b"".join(
-            [
-                word0(self.TYPE, self.flags, len(self.records)),
-                self.nonce.to_bytes(8, "big"),
-                build_auth(self.key_id, self.auth_data),
-                *(rec.build() for rec in self.records),
-                build_xtr_site(self.xtr_id, self.site_id),
-                self.ms_rtr.build() if self.ms_rtr is not None else b"",
-            ]
-        )
+    def build_tail(self) -> bytes:
+        """The MS-RTR authentication block (R bit)."""
+        return self.ms_rtr.build() if self.ms_rtr is not None else b""
 
 
 @register_control

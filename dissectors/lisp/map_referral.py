@@ -30,8 +30,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, replace
 
-from dissectors.core import RESERVED_BITS, Malformed, Reader, Value, anomaly_code
-from dissectors.lisp.message import ControlMessage, MessageType, register_control
+from dissectors.core import RESERVED_BITS, Reader, Value, anomaly_code
+from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
 from dissectors.lisp.records import EidRecord, Locator, ReferralAction
 
 UNKNOWN_REFERRAL_ACTION = anomaly_code(
@@ -197,14 +197,15 @@ class MapReferral(ControlMessage):
 
     @classmethod
     def read(cls, r: Reader) -> MapReferral:
-        start = r.pos
-        word = r.u24("flags") << 8
-        r.alias("flags", "type", "reserved")
-        word |= r.u8("record_count")
-        if word >> 28 != cls.TYPE:
-            raise Malformed(start, f"type {word >> 28} is not a Map-Referral")
-        if word & RESERVED_MASK:
-            r.anomaly(RESERVED_BITS, f"Map-Referral bits 4-23: 0x{word & RESERVED_MASK:08x}", start)
+        word = read_first_word(
+            r,
+            cls.TYPE,
+            "a Map-Referral",
+            ("reserved",),
+            RESERVED_MASK,
+            "Map-Referral bits 4-23:",
+            split_count=True,
+        )
         nonce = r.u64("nonce")
         records = []
         for i in range(word & 0xFF):

@@ -17,10 +17,11 @@ never flagged. Only bits 8-14 are reserved.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from dissectors.core import RESERVED_BITS, Malformed, Reader
+from dissectors.core import Reader
 from dissectors.lisp.auth import Authenticated, build_auth, read_auth
-from dissectors.lisp.message import ControlMessage, MessageType, register_control
+from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
 from dissectors.lisp.records import EidRecord, read_records
 
 P_PROXY = 0x08000000
@@ -56,14 +57,31 @@ _FLAG_NAMES = (
 )
 
 
-def read_xtr_site(r: Reader) -> tuple[bytes, bytes]:
-    """The xTR-ID (16 bytes) and Site-ID (8 bytes) trailer."""
-    return r.raw(XTR_ID_LEN, "xtr_id"), r.raw(SITE_ID_LEN, "site_id")
+def read_xtr_site(r: Reader, *, site_id_optional: bool = False) -> tuple[bytes, bytes | None]:
+    """The xTR-ID (16 bytes) and Site-ID (8 bytes) trailer.
+
+    With ``site_id_optional`` (the lispers.net Map-Request) a Site-ID is read only when 8 bytes
+    are left; otherwise it is None.
+    """
+    xtr_id = r.raw(XTR_ID_LEN, "xtr_id")
+    if site_id_optional and r.remaining < SITE_ID_LEN:
+        return xtr_id, None
+    return xtr_id, r.raw(SITE_ID_LEN, "site_id")
 
 
-def build_xtr_site(xtr_id: bytes | None, site_id: bytes | None) -> bytes:
+def build_xtr_site(
+    xtr_id: bytes | None, site_id: bytes | None, *, site_id_optional: bool = False
+) -> bytes:
+    """The trailer as on the wire (empty without an xTR-ID); with ``site_id_optional`` an
+    xTR-ID may go without a Site-ID (the lispers.net Map-Request)."""
     if xtr_id is None and site_id is None:
         return b""
+    if site_id_optional and xtr_id is None:
+        raise ValueError("a Site-ID is sent only after an xTR-ID")
+    if site_id_optional and xtr_id is not None and site_id is None:
+        if len(xtr_id) != XTR_ID_LEN:
+            raise ValueError("an xTR-ID is 16 bytes")
+        return xtr_id
     if xtr_id is None or site_id is None or len(xtr_id) != 16 or len(site_id) != 8:
         raise ValueError("xTR-ID (16 bytes) and Site-ID (8 bytes) go together")
     return xtr_id + site_id
@@ -75,9 +93,66 @@ def word0(msg_type: int, flags: int, count: int) -> bytes:
     return ((msg_type << 28) | flags | count).to_bytes(4, "big")
 
 
+class Registration(Authenticated):
+    """Mixin for Map-Register, Map-Notify and Map-Notify-Ack (slots-compatible): the shared
+    layout ``first word | Nonce | Key ID, Authentication Data | EID-records | xTR-ID + Site-ID
+    (when the I bit is set)``, followed by what :meth:`build_tail` adds."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int]
+    nonce: int
+    records: tuple[EidRecord, ...]
+    xtr_id: bytes | None
+    site_id: bytes | None
+
+    @property
+    def xtr_id_present(self) -> bool:
+        """The I bit."""
+        return self.xtr_id is not None
+
+    @property
+    def flags(self) -> int:  # pragma: no cover - every message overrides it
+        raise NotImplementedError
+
+    @staticmethod
+    def read_body(r: Reader, word: int, i_bit: int) -> dict[str, Any]:
+        """Nonce, authentication, the EID-records (Record Count: the low byte of ``word``) and,
+        when ``word`` has ``i_bit``, the xTR-ID + Site-ID: as keyword arguments of the class."""
+        nonce = r.u64("nonce")
+        key_id, auth_data = read_auth(r)
+        records = read_records(r, word & 0xFF)
+        xtr_id = site_id = None
+        if word & i_bit:
+            xtr_id, site_id = read_xtr_site(r)
+        return {
+            "nonce": nonce,
+            "key_id": key_id,
+            "auth_data": auth_data,
+            "records": records,
+            "xtr_id": xtr_id,
+            "site_id": site_id,
+        }
+
+    def build_tail(self) -> bytes:
+        """What follows the xTR-ID trailer (nothing for a Map-Register)."""
+        return b""
+
+    def build(self) -> bytes:
+        return b"".join(
+            [
+                word0(self.TYPE, self.flags, len(self.records)),
+                self.nonce.to_bytes(8, "big"),
+                build_auth(self.key_id, self.auth_data),
+                *(rec.build() for rec in self.records),
+                build_xtr_site(self.xtr_id, self.site_id),
+                self.build_tail(),
+            ]
+        )
+
+
 @register_control
 @dataclass(frozen=True, slots=True)
-class MapRegister(Authenticated, ControlMessage):
+class MapRegister(Registration, ControlMessage):
     """A Map-Register. ``xtr_id``/``site_id`` are present (and the I bit set) together."""
 
     TYPE = MessageType.MAP_REGISTER
@@ -101,11 +176,6 @@ class MapRegister(Authenticated, ControlMessage):
     site_id: bytes | None = None
 
     @property
-    def xtr_id_present(self) -> bool:
-        """The I bit."""
-        return self.xtr_id is not None
-
-    @property
     def flags(self) -> int:
         """The 20 flag bits of the first word, in place (mask 0x0FFFFF00)."""
         return (
@@ -125,24 +195,16 @@ class MapRegister(Authenticated, ControlMessage):
 
     @classmethod
     def read(cls, r: Reader) -> MapRegister:
-        start = r.pos
-        word = r.u32("type_flags")
-        if word >> 28 != cls.TYPE:
-            raise Malformed(start, f"type {word >> 28} is not a Map-Register")
-        r.alias("type_flags", *_FLAG_NAMES, "record_count")
-        if word & RESERVED_MASK:
-            r.anomaly(RESERVED_BITS, f"Map-Register bits 0x{word & RESERVED_MASK:08x}", start)
-        nonce = r.u64("nonce")
-        key_id, auth_data = read_auth(r)
-        records = read_records(r, word & 0xFF)
-        xtr_id = site_id = None
-        if word & I_XTR_ID:
-            xtr_id, site_id = read_xtr_site(r)
+        word = read_first_word(
+            r,
+            cls.TYPE,
+            "a Map-Register",
+            (*_FLAG_NAMES, "record_count"),
+            RESERVED_MASK,
+            "Map-Register bits",
+        )
         return cls(
-            nonce=nonce,
-            key_id=key_id,
-            auth_data=auth_data,
-            records=records,
+            **cls.read_body(r, word, I_XTR_ID),
             proxy_map_reply=bool(word & P_PROXY),
             lisp_sec=bool(word & S_LISP_SEC),
             built_for_rtr=bool(word & R_RTR),
@@ -154,17 +216,4 @@ class MapRegister(Authenticated, ControlMessage):
             merge=bool(word & A_MERGE),
             mobile_node=bool(word & MN_MOBILE_NODE),
             reserved=word & RESERVED_MASK,
-            xtr_id=xtr_id,
-            site_id=site_id,
-        )
-
-    def build(self) -> bytes:
-        return b"".join(
-            [
-                word0(self.TYPE, self.flags, len(self.records)),
-                self.nonce.to_bytes(8, "big"),
-                build_auth(self.key_id, self.auth_data),
-                *(rec.build() for rec in self.records),
-                build_xtr_site(self.xtr_id, self.site_id),
-            ]
         )

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dissectors.core import RESERVED_BITS, Malformed, Reader
-from dissectors.lisp.message import ControlMessage, MessageType, register_control
+from dissectors.core import Reader
+from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
 from dissectors.lisp.records import EidRecord, read_records
 
 P_PROBE = 0x08000000
@@ -83,14 +83,15 @@ class MapReply(ControlMessage):
 
     @classmethod
     def read(cls, r: Reader) -> MapReply:
-        start = r.pos
-        word = r.u24("flags") << 8
-        r.alias("flags", "type", "probe", "echo_nonce_capable", "security", "reserved", "hop_count")
-        word |= r.u8("record_count")
-        if word >> 28 != cls.TYPE:
-            raise Malformed(start, f"type {word >> 28} is not a Map-Reply")
-        if word & RESERVED_MASK:
-            r.anomaly(RESERVED_BITS, f"Map-Reply bits 7-15: 0x{word & RESERVED_MASK:08x}", start)
+        word = read_first_word(
+            r,
+            cls.TYPE,
+            "a Map-Reply",
+            ("probe", "echo_nonce_capable", "security", "reserved", "hop_count"),
+            RESERVED_MASK,
+            "Map-Reply bits 7-15:",
+            split_count=True,
+        )
         nonce = r.u64("nonce")
         records = read_records(r, word & 0xFF)
         return cls(

@@ -41,9 +41,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dissectors.core import RESERVED_BITS, Malformed, Reader, Truncated, Value, anomaly_code
+from dissectors.core import RESERVED_BITS, Reader, Value, anomaly_code
 from dissectors.lisp.afi import Address, NoAddress
-from dissectors.lisp.message import ControlMessage, MessageType, register_control
+from dissectors.lisp.map_register import build_xtr_site, read_xtr_site
+from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
 from dissectors.lisp.records import EidRecord, check_mask_len
 
 XTR_ID_WITHOUT_SITE_ID = anomaly_code(
@@ -144,8 +145,8 @@ class MapRequest(ControlMessage):
     itr_rlocs: tuple[Address, ...] = ()
     records: tuple[RequestRecord, ...] = ()
     map_reply: EidRecord | None = None  # the piggy-backed mapping (M bit)
-    xtr_id: int | None = None  # 128 bits (I bit, RFC 9437 / lispers.net)
-    site_id: int | None = None  # 64 bits (RFC 9437); None in the lispers.net encoding
+    xtr_id: bytes | None = None  # 16 bytes (I bit, RFC 9437 / lispers.net)
+    site_id: bytes | None = None  # 8 bytes (RFC 9437); None in the lispers.net encoding
     authoritative: bool = False  # A
     probe: bool = False  # P: RLOC-probe
     smr: bool = False  # S: solicit-Map-Request
@@ -241,14 +242,15 @@ class MapRequest(ControlMessage):
     # -- codec -------------------------------------------------------------------------------
     @classmethod
     def read(cls, r: Reader) -> MapRequest:
-        start = r.pos
-        word = r.u24("flags") << 8
-        r.alias("flags", "type", *_FLAG_NAMES)
-        word |= r.u8("record_count")
-        if word >> 28 != cls.TYPE:
-            raise Malformed(start, f"type {word >> 28} is not a Map-Request")
-        if word & RESERVED_MASK:
-            r.anomaly(RESERVED_BITS, f"Map-Request bits 12-15: 0x{word & RESERVED_MASK:08x}", start)
+        word = read_first_word(
+            r,
+            cls.TYPE,
+            "a Map-Request",
+            _FLAG_NAMES,
+            RESERVED_MASK,
+            "Map-Request bits 12-15:",
+            split_count=True,
+        )
         nonce = r.u64("nonce")
         with r.scope("source_eid"):
             source_eid = Address.read(r)
@@ -266,12 +268,8 @@ class MapRequest(ControlMessage):
                 map_reply = EidRecord.read(r)
         xtr_id = site_id = None
         if word & I_XTR_ID:
-            if r.remaining < 16:
-                raise Truncated(r.pos, f"{r.key('xtr_id')} needs 16 bytes, {r.remaining} left")
-            xtr_id = int.from_bytes(r.raw(16, "xtr_id"), "big")
-            if r.remaining >= 8:
-                site_id = r.u64("site_id")
-            else:
+            xtr_id, site_id = read_xtr_site(r, site_id_optional=True)
+            if site_id is None:
                 r.anomaly(XTR_ID_WITHOUT_SITE_ID, f"{r.remaining} bytes after the xTR-ID")
         return cls(
             nonce=nonce,
@@ -294,19 +292,14 @@ class MapRequest(ControlMessage):
         )
 
     def build(self) -> bytes:
-        if self.site_id is not None and self.xtr_id is None:
-            raise ValueError("a Site-ID is sent only after an xTR-ID")
-        parts = [
-            self.flags_word.to_bytes(4, "big"),
-            self.nonce.to_bytes(8, "big"),
-            self.source_eid.build(),
-            *(rloc.build() for rloc in self.itr_rlocs),
-            *(rec.build() for rec in self.records),
-        ]
-        if self.map_reply is not None:
-            parts.append(self.map_reply.build())
-        if self.xtr_id is not None:
-            parts.append(self.xtr_id.to_bytes(16, "big"))
-            if self.site_id is not None:
-                parts.append(self.site_id.to_bytes(8, "big"))
-        return b"".join(parts)
+        return b"".join(
+            [
+                self.flags_word.to_bytes(4, "big"),
+                self.nonce.to_bytes(8, "big"),
+                self.source_eid.build(),
+                *(rloc.build() for rloc in self.itr_rlocs),
+                *(rec.build() for rec in self.records),
+                self.map_reply.build() if self.map_reply is not None else b"",
+                build_xtr_site(self.xtr_id, self.site_id, site_id_optional=True),
+            ]
+        )

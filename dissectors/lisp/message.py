@@ -8,11 +8,21 @@ anomaly rather than failing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, TypeVar
 
-from dissectors.core import TRAILING_BYTES, Reader, Truncated, Value, anomaly_code, attach
+from dissectors.core import (
+    RESERVED_BITS,
+    TRAILING_BYTES,
+    Malformed,
+    Reader,
+    Truncated,
+    Value,
+    anomaly_code,
+    attach,
+)
 
 UNKNOWN_TYPE = anomaly_code(
     "lisp.unknown_type", "warn", "LISP control message type this decoder does not know; kept raw"
@@ -53,6 +63,39 @@ def register_control(cls: C) -> C:
     """Class decorator: make ``cls`` the decoder of control messages of type ``cls.TYPE``."""
     CONTROL_TYPES[cls.TYPE] = cls
     return cls
+
+
+def read_first_word(
+    r: Reader,
+    msg_type: int,
+    what: str,
+    flag_names: Sequence[str],
+    reserved_mask: int,
+    reserved_what: str,
+    *,
+    split_count: bool = False,
+) -> int:
+    """Read and check the first 32-bit word of a control message of type ``msg_type``.
+
+    ``what`` names the message in the :class:`Malformed` raised for another type ("a
+    Map-Register"); set bits under ``reserved_mask`` are a ``RESERVED_BITS`` anomaly whose
+    detail starts with ``reserved_what``. Spans: the whole word is ``type_flags``, shared by
+    ``flag_names``; with ``split_count`` the first three bytes are ``flags`` (shared by ``type``
+    and ``flag_names``) and the last byte is ``record_count``.
+    """
+    start = r.pos
+    if split_count:
+        word = r.u24("flags") << 8
+        r.alias("flags", "type", *flag_names)
+        word |= r.u8("record_count")
+    else:
+        word = r.u32("type_flags")
+        r.alias("type_flags", *flag_names)
+    if word >> 28 != msg_type:
+        raise Malformed(start, f"type {word >> 28} is not {what}")
+    if word & reserved_mask:
+        r.anomaly(RESERVED_BITS, f"{reserved_what} 0x{word & reserved_mask:08x}", start)
+    return word
 
 
 @dataclass(frozen=True, slots=True)

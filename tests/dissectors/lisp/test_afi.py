@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import random
 
 import pytest
 from hypothesis import given, settings
@@ -24,12 +23,9 @@ from dissectors.lisp.afi import (
     address,
 )
 from dissectors.lisp.lcaf import InstanceId, OpaqueKey
-
-
-def h(text: str) -> bytes:
-    lines = (line.split("#", 1)[0] for line in text.splitlines())
-    return bytes.fromhex("".join("".join(lines).split()))
-
+from tests.support.hexvec import h
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import simple_addresses
 
 VECTORS: list[tuple[str, bytes, Address, str, int]] = [
     # name, wire, value, canonical, AFI
@@ -167,10 +163,7 @@ def test_distinguished_name_without_nul_is_truncated() -> None:
 
 @pytest.mark.parametrize("vector", VECTORS[1:], ids=[v[0] for v in VECTORS[1:]])
 def test_every_proper_prefix_is_truncated(vector: tuple[str, bytes, Address, str, int]) -> None:
-    wire = vector[1]
-    for n in range(len(wire)):
-        with pytest.raises(Truncated):
-            Address.parse(wire[:n])
+    assert_prefixes_truncated(Address.parse, vector[1], strict=True)
 
 
 def test_trailing_bytes_are_an_anomaly() -> None:
@@ -188,17 +181,9 @@ def test_unknown_lcaf_type_kept_raw() -> None:
 
 # -- round-trips and robustness ----------------------------------------------------------------
 
-plain: st.SearchStrategy[Address] = st.one_of(
-    st.just(NoAddress()),
-    st.binary(min_size=4, max_size=4).map(lambda b: IPv4(ipaddress.IPv4Address(b))),
-    st.binary(min_size=16, max_size=16).map(lambda b: IPv6(ipaddress.IPv6Address(b))),
-    st.builds(Mac, st.binary(min_size=6, max_size=6), st.sampled_from([Afi.IEEE802, Afi.MAC48])),
-    st.builds(DistinguishedName, st.binary(max_size=30).map(lambda b: b.replace(b"\0", b"."))),
-)
-
 
 @settings(max_examples=200, deadline=None)
-@given(plain)
+@given(simple_addresses)
 def test_roundtrip_value(value: Address) -> None:
     wire = value.build()
     got = Address.parse(wire)
@@ -218,16 +203,5 @@ def test_roundtrip_bytes(afi: int, body: bytes) -> None:
 
 
 def test_mutations_raise_only_decode_errors() -> None:
-    rng = random.Random(6830)
-    for _, wire, *_ in VECTORS:
-        for _ in range(2000):
-            b = bytearray(wire)
-            i = rng.randrange(len(b))
-            b[i] = rng.randrange(256) if rng.random() < 0.5 else b[i] ^ (1 << rng.randrange(8))
-            if rng.random() < 0.2:
-                b = b[: rng.randrange(len(b) + 1)]
-            try:
-                got = Address.parse(bytes(b))
-            except DecodeError:
-                continue
-            got.canonical()
+    for i, (_, wire, *_) in enumerate(VECTORS):
+        assert_mutations_safe(lambda b: Address.parse(b).canonical(), wire, count=2000, seed=i)

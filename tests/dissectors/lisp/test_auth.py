@@ -16,7 +16,7 @@ from dissectors.lisp.info import Info
 from dissectors.lisp.map_notify import MapNotify, MapNotifyAck, MsRtrAuth
 from dissectors.lisp.map_register import MapRegister
 from dissectors.lisp.records import EidRecord, Locator
-from tests.dissectors.lisp.reg_support import h
+from tests.support.hexvec import h
 
 KEY = b"lisp-mn-shared-secret"
 

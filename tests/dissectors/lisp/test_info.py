@@ -11,17 +11,9 @@ from dissectors.lisp import parse_control
 from dissectors.lisp.afi import DistinguishedName, IPv4, NoAddress
 from dissectors.lisp.info import EXPECTED_FIELD, NOT_NAT_LCAF, Info
 from dissectors.lisp.lcaf import InstanceId, NatTraversal
-from tests.dissectors.lisp.reg_support import (
-    assert_mutations_safe,
-    assert_prefixes_truncate,
-    auth_data,
-    h,
-    ip_address,
-    u8,
-    u16,
-    u32,
-    u64,
-)
+from tests.support.hexvec import h
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import auth_data, ips, u8, u16, u32, u64
 
 # NAT-Traversal LCAF (type 7) built by hand, independent of dissectors.lisp.lcaf.
 NAT_LCAF = h(
@@ -145,7 +137,7 @@ def infos(draw: st.DrawFn) -> Info:
             st.builds(
                 DistinguishedName, st.binary(max_size=12).map(lambda b: b.replace(b"\0", b"x"))
             ),
-            ip_address,
+            ips,
             st.just(NAT_LCAF).map(lambda _: Info.parse(INFO_REPLY).body),
         )
     )
@@ -156,7 +148,7 @@ def infos(draw: st.DrawFn) -> Info:
         auth_data=draw(auth_data),
         ttl=draw(u32),
         eid_mask_len=draw(u8),
-        eid=draw(st.one_of(st.just(NoAddress()), ip_address)),
+        eid=draw(st.one_of(st.just(NoAddress()), ips)),
         body=body,
         reserved=draw(st.integers(0, 0x07FFFFFF)),
         reserved2=draw(u8),
@@ -174,7 +166,7 @@ def test_roundtrip(m: Info) -> None:
 
 def test_prefixes_truncate() -> None:
     for raw in (INFO_REQUEST, INFO_REPLY, INFO_REQUEST_HOSTNAME):
-        assert_prefixes_truncate(Info.parse, raw)
+        assert_prefixes_truncated(Info.parse, raw)
 
 
 def test_mutations() -> None:

@@ -7,7 +7,6 @@ checked field by field, by canonical string and by ``build()`` reproducing the b
 
 from __future__ import annotations
 
-import ipaddress
 import random
 from dataclasses import dataclass
 
@@ -56,12 +55,9 @@ from dissectors.lisp.lcaf import (
     SourceDest,
     VendorSpecific,
 )
-
-
-def h(text: str) -> bytes:
-    """Hex with spaces, newlines and ``#`` comments allowed."""
-    lines = (line.split("#", 1)[0] for line in text.splitlines())
-    return bytes.fromhex("".join("".join(lines).split()))
+from tests.support.hexvec import h
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import simple_addresses, u8, u16, u24, u32
 
 
 @dataclass(frozen=True)
@@ -567,19 +563,6 @@ def test_pathological_nesting_raises_malformed_not_recursion_error() -> None:
 
 # -- hypothesis round-trips ------------------------------------------------------------------
 
-u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
-u24 = st.integers(0, 0xFFFFFF)
-u32 = st.integers(0, 0xFFFFFFFF)
-
-plain_addresses: st.SearchStrategy[Address] = st.one_of(
-    st.just(NoAddress()),
-    st.binary(min_size=4, max_size=4).map(lambda b: IPv4(ipaddress.IPv4Address(b))),
-    st.binary(min_size=16, max_size=16).map(lambda b: IPv6(ipaddress.IPv6Address(b))),
-    st.builds(Mac, st.binary(min_size=6, max_size=6), st.sampled_from([6, 16389])),
-    st.builds(DistinguishedName, st.binary(max_size=20).map(lambda b: b.replace(b"\x00", b"x"))),
-)
-
 
 def header() -> dict[str, st.SearchStrategy[int]]:
     return {"rsvd1": u8, "flags": u8}
@@ -704,7 +687,7 @@ def lcaf_of(inner: st.SearchStrategy[Address]) -> st.SearchStrategy[Address]:
     )
 
 
-addresses: st.SearchStrategy[Address] = st.recursive(plain_addresses, lcaf_of, max_leaves=6)
+addresses: st.SearchStrategy[Address] = st.recursive(simple_addresses, lcaf_of, max_leaves=6)
 
 
 @settings(max_examples=200, deadline=None)
@@ -736,29 +719,10 @@ def test_roundtrip_bytes(body: bytes) -> None:
 
 @pytest.mark.parametrize("v", VECTORS, ids=[v.name for v in VECTORS])
 def test_every_proper_prefix_is_truncated(v: Vector) -> None:
-    for n in range(len(v.wire)):
-        with pytest.raises(Truncated):
-            Address.parse(v.wire[:n])
-
-
-def _mutants(wire: bytes, rng: random.Random, count: int) -> list[bytes]:
-    out = []
-    for _ in range(count):
-        b = bytearray(wire)
-        for _ in range(rng.randint(1, 3)):
-            i = rng.randrange(len(b))
-            if rng.random() < 0.5:
-                b[i] ^= 1 << rng.randrange(8)
-            else:
-                b[i] = rng.randrange(256)
-        if rng.random() < 0.2:
-            b = b[: rng.randrange(len(b) + 1)]
-        out.append(bytes(b))
-    return out
+    assert_prefixes_truncated(Address.parse, v.wire, strict=True)
 
 
 def test_mutations_raise_only_decode_errors() -> None:
-    rng = random.Random(8060)
     nested = InstanceId(
         iid=1,
         address=AfiList(
@@ -769,11 +733,11 @@ def test_mutations_raise_only_decode_errors() -> None:
         ),
     )
     seeds = [v.wire for v in VECTORS] + [nested.build()]
-    for wire in seeds:
-        for mutant in _mutants(wire, rng, 400):
-            try:
-                got = Address.parse(mutant)
-            except DecodeError:
-                continue
-            got.canonical()
-            assert Address.parse(got.build()) == got
+
+    def check(mutant: bytes) -> None:
+        got = Address.parse(mutant)
+        got.canonical()
+        assert Address.parse(got.build()) == got
+
+    for i, wire in enumerate(seeds):
+        assert_mutations_safe(check, wire, count=400, seed=8060 + i)

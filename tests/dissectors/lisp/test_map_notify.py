@@ -11,16 +11,9 @@ from dissectors.lisp import parse_control
 from dissectors.lisp.afi import IPv4
 from dissectors.lisp.map_notify import MapNotify, MapNotifyAck, MsRtrAuth
 from dissectors.lisp.records import EidRecord, Locator
-from tests.dissectors.lisp.reg_support import (
-    assert_mutations_safe,
-    assert_prefixes_truncate,
-    auth_data,
-    h,
-    records,
-    u16,
-    u64,
-    xtr_ids,
-)
+from tests.support.hexvec import h
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import auth_data, ip_record_tuples, u16, u64, xtr_ids
 
 # NAT-draft Map-Notify: I=1 and R=1, one IPv4 record, xTR-ID/Site-ID, MS-RTR block.
 N1 = h(
@@ -126,7 +119,7 @@ def notifies(draw: st.DrawFn) -> MapNotify | MapNotifyAck:
         nonce=draw(u64),
         key_id=draw(u16),
         auth_data=draw(auth_data),
-        records=draw(records),
+        records=draw(ip_record_tuples),
         reserved=draw(st.integers(0, 0x3FFFF)) << 8,
         xtr_id=None if x is None else x[0],
         site_id=None if x is None else x[1],
@@ -145,7 +138,7 @@ def test_roundtrip(m: MapNotify | MapNotifyAck) -> None:
 
 def test_prefixes_truncate() -> None:
     for raw, cls in ((N1, MapNotify), (N2, MapNotifyAck), (N3, MapNotify)):
-        assert_prefixes_truncate(cls.parse, raw)
+        assert_prefixes_truncated(cls.parse, raw)
 
 
 def test_mutations() -> None:

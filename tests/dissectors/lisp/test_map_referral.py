@@ -16,16 +16,8 @@ from dissectors.lisp.map_referral import (
 )
 from dissectors.lisp.message import parse_control
 from dissectors.lisp.records import EidRecord, Locator, ReferralAction
-from tests.dissectors.lisp.test_records import (
-    addresses,
-    assert_mutations_safe,
-    assert_prefixes_truncated,
-    locators,
-    u8,
-    u16,
-    u32,
-    u64,
-)
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import addresses, locators, u8, u16, u32, u64
 
 REFERRAL = bytes.fromhex(
     "60000002"  # Type 6 | Reserved 0 | Record Count 2

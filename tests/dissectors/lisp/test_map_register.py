@@ -13,16 +13,9 @@ from dissectors.lisp import parse_control
 from dissectors.lisp.afi import IPv4, IPv6
 from dissectors.lisp.map_register import MapRegister
 from dissectors.lisp.records import EidRecord, Locator
-from tests.dissectors.lisp.reg_support import (
-    assert_mutations_safe,
-    assert_prefixes_truncate,
-    auth_data,
-    h,
-    records,
-    u16,
-    u64,
-    xtr_ids,
-)
+from tests.support.hexvec import h
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import auth_data, ip_record_tuples, u16, u64, xtr_ids
 
 # RFC 6830 style: P and M, one IPv4 record, key id 1 with a full 20-byte SHA-1 digest field.
 V1 = h(
@@ -181,7 +174,7 @@ def map_registers(draw: st.DrawFn) -> MapRegister:
         nonce=draw(u64),
         key_id=draw(u16),
         auth_data=draw(auth_data),
-        records=draw(records),
+        records=draw(ip_record_tuples),
         proxy_map_reply=draw(st.booleans()),
         lisp_sec=draw(st.booleans()),
         built_for_rtr=draw(st.booleans()),
@@ -210,7 +203,7 @@ def test_roundtrip(m: MapRegister) -> None:
 
 def test_prefixes_truncate() -> None:
     for raw in (V1, V2, V3):
-        assert_prefixes_truncate(MapRegister.parse, raw)
+        assert_prefixes_truncated(MapRegister.parse, raw)
 
 
 def test_mutations() -> None:

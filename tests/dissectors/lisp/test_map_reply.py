@@ -12,14 +12,9 @@ from dissectors.lisp.afi import address
 from dissectors.lisp.map_reply import MapReply
 from dissectors.lisp.message import parse_control
 from dissectors.lisp.records import Action, EidRecord
-from tests.dissectors.lisp.test_records import (
-    RECORD_V4,
-    RECORD_V6_NEGATIVE,
-    assert_mutations_safe,
-    assert_prefixes_truncated,
-    eid_records,
-    u64,
-)
+from tests.dissectors.lisp.test_records import RECORD_V4, RECORD_V6_NEGATIVE
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import eid_records, u64
 
 # A positive reply (RFC 9301 sec. 5.4) with P, E and S set and a lispers.net hop count of 3.
 REPLY = (

@@ -13,15 +13,9 @@ from dissectors.lisp.lcaf import InstanceId
 from dissectors.lisp.map_request import XTR_ID_WITHOUT_SITE_ID, MapRequest, RequestRecord
 from dissectors.lisp.message import parse_control
 from dissectors.lisp.records import EidRecord
-from tests.dissectors.lisp.test_records import (
-    RECORD_V4,
-    addresses,
-    assert_mutations_safe,
-    assert_prefixes_truncated,
-    eid_records,
-    u8,
-    u64,
-)
+from tests.dissectors.lisp.test_records import RECORD_V4
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import addresses, eid_records, u8, u64
 
 # An SMR as RFC 6830 sec. 6.1.2 lays it out: two ITR-RLOCs (IPv4, IPv6), one record.
 SMR_6830 = bytes.fromhex(
@@ -85,8 +79,8 @@ def test_vector_all_flags_9301_9437() -> None:
     assert msg.records[0].reserved_byte == 0x80 and msg.notify_requested
     assert msg.records[0].subscribe
     assert msg.map_reply == EidRecord.parse(RECORD_V4)
-    assert msg.xtr_id == 0x000102030405060708090A0B0C0D0E0F
-    assert msg.site_id == 0x1112131415161718
+    assert msg.xtr_id == bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+    assert msg.site_id == bytes.fromhex("1112131415161718")
     assert msg.anomalies == ()
     assert msg.spans["map_reply.ttl"] == (28, 4)
     assert msg.build() == ALL_FLAGS
@@ -104,7 +98,8 @@ def test_vector_lispers_xtr_id_only() -> None:
         "ffeeddccbbaa99887766554433221100"  # xTR-ID
     )
     msg = MapRequest.parse(data)
-    assert msg.xtr_id == 0xFFEEDDCCBBAA99887766554433221100 and msg.site_id is None
+    assert msg.xtr_id == bytes.fromhex("ffeeddccbbaa99887766554433221100")
+    assert msg.site_id is None
     assert [a.code for a in msg.anomalies] == [XTR_ID_WITHOUT_SITE_ID]
     assert msg.build() == data
     with pytest.raises(Truncated):
@@ -156,7 +151,11 @@ def test_errors() -> None:
     with pytest.raises(ValueError):
         MapRequest(itr_rlocs=()).build()  # IRC + 1 >= 1 by construction
     with pytest.raises(ValueError):
-        MapRequest(itr_rlocs=(address("192.0.2.1"),), site_id=1).build()
+        MapRequest(itr_rlocs=(address("192.0.2.1"),), site_id=bytes(8)).build()
+    with pytest.raises(ValueError):  # an xTR-ID is 16 bytes
+        MapRequest(itr_rlocs=(address("192.0.2.1"),), xtr_id=bytes(15)).build()
+    with pytest.raises(ValueError):  # a Site-ID is 8 bytes
+        MapRequest(itr_rlocs=(address("192.0.2.1"),), xtr_id=bytes(16), site_id=bytes(7)).build()
 
 
 # -- hypothesis ------------------------------------------------------------------------------
@@ -164,7 +163,10 @@ def test_errors() -> None:
 request_records = st.builds(RequestRecord, addresses, u8, st.booleans(), st.integers(0, 0x7F))
 trailers = st.one_of(
     st.just((None, None)),
-    st.tuples(st.integers(0, 2**128 - 1), st.one_of(st.none(), u64)),
+    st.tuples(
+        st.binary(min_size=16, max_size=16),
+        st.one_of(st.none(), st.binary(min_size=8, max_size=8)),
+    ),
 )
 
 

@@ -17,8 +17,8 @@ from dissectors.lisp.afi import IPv4, IPv6
 from dissectors.lisp.map_notify import MapNotify
 from dissectors.lisp.map_register import MapRegister
 from dissectors.lisp.records import EidRecord, Locator
-from tests.dissectors.lisp.reg_support import assert_mutations_safe
 from tests.dissectors.lisp.test_register_tshark import FIELDS, expected, norm
+from tests.support.robustness import assert_mutations_safe
 from tests.support.tshark import requires_tshark, tshark_json
 
 CAPTURES = Path(__file__).resolve().parents[4] / "shared" / "captures" / "tcpdump"
@@ -148,7 +148,7 @@ def test_never_another_exception(name: str) -> None:
         for cut in range(len(raw) + 1):
             with contextlib.suppress(DecodeError):
                 parse_control(raw[:cut])
-        assert_mutations_safe(parse_control, raw, rounds=1000, seed=i)
+        assert_mutations_safe(parse_control, raw, count=1000, seed=i)
 
 
 @requires_tshark

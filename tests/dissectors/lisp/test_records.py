@@ -1,28 +1,15 @@
-"""EID-records and locator records (dissectors/lisp/records.py), plus the strategies and
-robustness helpers the Map-Request / Map-Reply / Map-Referral tests share."""
+"""EID-records and locator records (dissectors/lisp/records.py); its vectors are reused by the
+Map-Request / Map-Reply tests."""
 
 from __future__ import annotations
-
-import contextlib
-import ipaddress
-import random
-from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dissectors.core import DecodeError, Reader, Truncated, Value
-from dissectors.lisp.afi import (
-    Address,
-    DistinguishedName,
-    IPv4,
-    IPv6,
-    Mac,
-    NoAddress,
-    address,
-)
-from dissectors.lisp.lcaf import AfiList, InstanceId, NullLcaf
+from dissectors.core import DecodeError, Reader
+from dissectors.lisp.afi import address
+from dissectors.lisp.lcaf import InstanceId
 from dissectors.lisp.records import (
     BAD_MASK_LEN,
     TTL_UNLIMITED,
@@ -33,92 +20,8 @@ from dissectors.lisp.records import (
     ReferralAction,
     read_records,
 )
-
-# -- strategies (shared) ---------------------------------------------------------------------
-
-u8 = st.integers(0, 0xFF)
-u16 = st.integers(0, 0xFFFF)
-u32 = st.integers(0, 0xFFFFFFFF)
-u64 = st.integers(0, 2**64 - 1)
-
-ipv4s = st.builds(IPv4, st.builds(ipaddress.IPv4Address, u32))
-ipv6s = st.builds(IPv6, st.builds(ipaddress.IPv6Address, st.integers(0, 2**128 - 1)))
-ips = st.one_of(ipv4s, ipv6s)
-macs = st.builds(Mac, st.binary(min_size=6, max_size=6), st.sampled_from([6, 16389]))
-names = st.builds(DistinguishedName, st.binary(max_size=20).map(lambda b: b.replace(b"\x00", b"x")))
-instance_ids = st.builds(
-    lambda iid, inner, ml: InstanceId(iid=iid, address=inner, rsvd2=ml), u32, ips, u8
-)
-simple_addresses = st.one_of(ips, macs, names, st.just(NoAddress()))
-addresses: st.SearchStrategy[Address] = st.one_of(
-    simple_addresses,
-    instance_ids,
-    st.builds(lambda: NullLcaf()),
-    st.builds(lambda items: AfiList(addresses=tuple(items)), st.lists(ips, max_size=3)),
-)
-
-locators = st.builds(
-    Locator,
-    addresses,
-    u8,
-    u8,
-    u8,
-    u8,
-    st.booleans(),
-    st.booleans(),
-    st.booleans(),
-    st.integers(0, 0x1FFF).map(lambda v: v << 3),
-)
-
-
-def eid_records(locator_count: int = 3) -> st.SearchStrategy[EidRecord]:
-    return st.builds(
-        EidRecord,
-        addresses,
-        u8,
-        st.lists(locators, max_size=locator_count).map(tuple),
-        u32,
-        st.integers(0, 7),
-        st.booleans(),
-        st.integers(0, 0xFFF),
-        st.integers(0, 0xF),
-        st.integers(0, 0xFFF),
-    )
-
-
-# -- robustness helpers (shared) -------------------------------------------------------------
-
-Parser = Callable[[bytes], Value]
-
-
-def assert_prefixes_truncated(parse: Parser, data: bytes) -> None:
-    """Every proper prefix raises Truncated, or decodes (then it must carry an anomaly)."""
-    for n in range(len(data)):
-        try:
-            value = parse(data[:n])
-        except Truncated:
-            continue
-        assert value.anomalies, f"prefix of {n} bytes decoded silently"
-
-
-def assert_mutations_safe(parse: Parser, data: bytes, count: int = 3000, seed: int = 1) -> None:
-    """Random bit flips, byte changes, cuts and insertions raise nothing but DecodeError."""
-    rng = random.Random(seed)
-    for _ in range(count):
-        buf = bytearray(data)
-        for _ in range(rng.randint(1, 4)):
-            op = rng.randrange(4)
-            if op == 0 and buf:
-                i = rng.randrange(len(buf))
-                buf[i] ^= 1 << rng.randrange(8)
-            elif op == 1 and buf:
-                buf[rng.randrange(len(buf))] = rng.randrange(256)
-            elif op == 2 and buf:
-                del buf[rng.randrange(len(buf)) :]
-            else:
-                buf.insert(rng.randrange(len(buf) + 1), rng.randrange(256))
-        with contextlib.suppress(DecodeError):
-            parse(bytes(buf))
+from tests.support.robustness import assert_mutations_safe, assert_prefixes_truncated
+from tests.support.strategies import eid_records
 
 
 def parse_record(data: bytes) -> EidRecord:

@@ -77,7 +77,10 @@ MREQ_FLAGS = {
     "p": {"pitr": True},
     "s": {"smr_invoked": True},
     "m": {"mobile_node": True},
-    "I": {"xtr_id": 0x0102030405060708090A0B0C0D0E0F10, "site_id": 0x1112131415161718},
+    "I": {
+        "xtr_id": bytes.fromhex("0102030405060708090a0b0c0d0e0f10"),
+        "site_id": bytes.fromhex("1112131415161718"),
+    },
     "N": {"nat_xtr": True},
     "L": {"local_xtr": True},
     "D": {"dont_map_reply": True},
@@ -95,7 +98,9 @@ CASES: dict[str, ControlMessage] = {
         itr_rlocs=(V4, V6, V4B), records=(REC_V4, REC_V6, RequestRecord(address("10.2.0.0"), 24))
     ),
     "mreq-no-source": request(source_eid=NoAddress()),
-    "mreq-notify": request(records=(RequestRecord(address("10.1.0.0"), 16, True),), xtr_id=1),
+    "mreq-notify": request(
+        records=(RequestRecord(address("10.1.0.0"), 16, True),), xtr_id=(1).to_bytes(16, "big")
+    ),
     "mreq-reserved": request(reserved=0x000F0000),
     "mreq-iid": request(
         source_eid=InstanceId(iid=1000, address=address("10.0.0.1")),
