@@ -11,14 +11,20 @@ A layout is a tuple of items, read and written in order:
 
 The codec class declares one dataclass field per name; :func:`read_layout` returns the keyword
 arguments for it and :func:`build_layout` writes them back byte-exactly.
+
+Also shared by the family: the upper-layer checksum with the IPv6 pseudo-header
+(:func:`expected_checksum`, :func:`checksum_to_send`; MH and ICMPv6) and :class:`RawTlv`, the
+base of the raw options of the mobility, destination and ND option spaces.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import Any
 
-from dissectors.core import Reader
+from dissectors.core import Reader, Value
+from dissectors.inet import internet_checksum
 
 Layout = tuple[tuple[str, Any], ...]
 
@@ -103,16 +109,6 @@ def layout_size(layout: Layout) -> int | None:
     return size
 
 
-def internet_checksum(data: bytes) -> int:
-    """The 16-bit one's complement of the one's complement sum (RFC 1071)."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def ipv6_pseudo_header_checksum(
     upper: bytes, src: ipaddress.IPv6Address | str, dst: ipaddress.IPv6Address | str, nh: int
 ) -> int:
@@ -121,3 +117,53 @@ def ipv6_pseudo_header_checksum(
     d = ipaddress.IPv6Address(dst).packed
     pseudo = s + d + len(upper).to_bytes(4, "big") + b"\x00\x00\x00" + bytes([nh])
     return internet_checksum(pseudo + upper)
+
+
+def expected_checksum(
+    message: bytes,
+    at: int,
+    src: ipaddress.IPv6Address | str,
+    dst: ipaddress.IPv6Address | str,
+    nh: int,
+) -> int:
+    """The checksum ``message`` should carry in its 16-bit field at byte ``at`` (whatever that
+    field holds now), with the IPv6 pseudo-header for next header ``nh``."""
+    raw = bytearray(message)
+    raw[at : at + 2] = b"\x00\x00"
+    return ipv6_pseudo_header_checksum(bytes(raw), src, dst, nh)
+
+
+def checksum_to_send(
+    checksum: int | None,
+    message: bytes,
+    at: int,
+    src: ipaddress.IPv6Address | str | None,
+    dst: ipaddress.IPv6Address | str | None,
+    nh: int,
+) -> int:
+    """``checksum`` if set; else computed for ``message`` when both addresses are given; else 0."""
+    if checksum is not None:
+        return checksum
+    if src is None or dst is None:
+        return 0
+    return expected_checksum(message, at, src, dst, nh)
+
+
+@dataclass(frozen=True, slots=True)
+class RawTlv(Value):
+    """An option kept as bytes: 8-bit Type (a field, not a class constant), Length, ``data``.
+
+    Shared by the raw options of the mobility, destination and ND option spaces; put it first
+    among the bases so that its ``opt_type`` and ``build`` win. ``build`` writes the Length in
+    octets; the ND option (8-octet units) overrides it.
+    """
+
+    type_value: int = 0
+    data: bytes = b""
+
+    @property
+    def opt_type(self) -> int:
+        return self.type_value
+
+    def build(self) -> bytes:
+        return bytes([self.type_value, len(self.data)]) + self.data

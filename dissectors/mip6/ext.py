@@ -21,7 +21,15 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from dissectors.core import RESERVED_BITS, Anomaly, Malformed, Reader, Value, anomaly_code
-from dissectors.mip6._fields import V6_ZERO
+from dissectors.inet import (
+    PROTO_AH,
+    PROTO_DSTOPTS,
+    PROTO_FRAGMENT,
+    PROTO_HOPOPT,
+    PROTO_ROUTING,
+    Ipv6Extension,
+)
+from dissectors.mip6._fields import V6_ZERO, RawTlv
 
 RH2_BAD_LENGTH = anomaly_code(
     "mip6.rh2.bad_length", "warn", "Type 2 Routing Header with Hdr Ext Len other than 2"
@@ -33,11 +41,11 @@ HOA_BAD_LENGTH = anomaly_code(
     "mip6.hoa.bad_length", "warn", "Home Address destination option with Length other than 16"
 )
 
-IPPROTO_HOPOPTS = 0
-IPPROTO_ROUTING = 43
-IPPROTO_FRAGMENT = 44
-IPPROTO_AH = 51
-IPPROTO_DSTOPTS = 60
+IPPROTO_HOPOPTS = PROTO_HOPOPT
+IPPROTO_ROUTING = PROTO_ROUTING
+IPPROTO_FRAGMENT = PROTO_FRAGMENT
+IPPROTO_AH = PROTO_AH
+IPPROTO_DSTOPTS = PROTO_DSTOPTS
 EXTENSION_HEADERS = (
     IPPROTO_HOPOPTS,
     IPPROTO_ROUTING,
@@ -145,16 +153,8 @@ class HomeAddressOption(DestOption):
 
 
 @dataclass(frozen=True, slots=True)
-class RawDestOption(DestOption):
-    type_value: int = 0
-    data: bytes = b""
-
-    @property
-    def opt_type(self) -> int:
-        return self.type_value
-
-    def build(self) -> bytes:
-        return bytes([self.type_value, len(self.data)]) + self.data
+class RawDestOption(RawTlv, DestOption):
+    """A destination option other than Pad1, PadN and a 16-byte Home Address, kept raw."""
 
 
 def read_dest_option(r: Reader) -> DestOption:
@@ -248,8 +248,13 @@ class Ipv6Chain:
 def walk_ipv6(packet: bytes) -> Ipv6Chain:
     """Follow the extension headers of an IPv6 packet (starting at the version nibble).
 
-    Hop-by-Hop, Routing, Destination Options, Fragment and AH are stepped over; Destination
-    Options and Type 2 Routing Headers are decoded. Raises only :class:`DecodeError`.
+    Hop-by-Hop, Routing, Destination Options, Fragment and AH are stepped over (each read with
+    :meth:`dissectors.inet.Ipv6Extension.read_as`); Destination Options and Type 2 Routing
+    Headers are decoded. Raises only :class:`DecodeError`.
+
+    Unlike :class:`dissectors.inet.Ipv6Header`, which rejects a Payload Length longer than the
+    bytes at hand and keeps the chain inside it, this walker serves captures: a packet cut by
+    the snap length, or with Payload Length 0 (jumbogram), is walked over the bytes present.
     """
     r = Reader(bytes(packet))
     first = r.u32("version_class_flow")
@@ -265,25 +270,19 @@ def walk_ipv6(packet: bytes) -> Ipv6Chain:
     anomalies: list[Anomaly] = []
     while nh in EXTENSION_HEADERS:
         start = r.pos
-        r.need(2, f"ext[{len(headers)}]")
-        nxt, hlen = packet[start], packet[start + 1]
-        if nh == IPPROTO_FRAGMENT:
-            size = 8
-        elif nh == IPPROTO_AH:
-            size = (hlen + 2) * 4
-        else:
-            size = (hlen + 1) * 8
-        data = r.raw(size, f"ext[{len(headers)}]")
+        with r.scope(f"ext[{len(headers)}]"):
+            ext = Ipv6Extension.read_as(r, nh)
+        data = ext.build()
         decoded: Value | None = None
         sub = Reader(data)
         if nh == IPPROTO_DSTOPTS:
             decoded = DestinationOptions.read(sub)
-        elif nh == IPPROTO_ROUTING and len(data) > 2 and data[2] == 2:
+        elif nh == IPPROTO_ROUTING and ext.routing_type == 2:
             decoded = Type2RoutingHeader.read(sub)
         for a in sub.anomalies:
             anomalies.append(Anomaly(a.code, a.offset + start, a.detail))
         headers.append(ExtensionHeader(nh, start, data, decoded))
-        nh = nxt
+        nh = ext.next_header
     return Ipv6Chain(src, dst, tuple(headers), nh, r.pos, max(end, r.pos), tuple(anomalies))
 
 

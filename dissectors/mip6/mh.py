@@ -43,7 +43,8 @@ from dissectors.mip6._fields import (
     V6_ZERO,
     Layout,
     build_layout,
-    ipv6_pseudo_header_checksum,
+    checksum_to_send,
+    expected_checksum,
     layout_size,
     read_layout,
 )
@@ -174,9 +175,7 @@ class MobilityMessage(Value):
             value = klass(**common, options=options, **fields)  # type: ignore[arg-type]
             end = r.pos
         if src is not None and dst is not None:
-            raw = bytearray(r.buf[start:end])
-            raw[4:6] = b"\x00\x00"
-            want = ipv6_pseudo_header_checksum(bytes(raw), src, dst, IPPROTO_MH)
+            want = expected_checksum(r.buf[start:end], 4, src, dst, IPPROTO_MH)
             ok = want == checksum
             if not ok:
                 r.anomaly(
@@ -223,14 +222,8 @@ class MobilityMessage(Value):
                 )
             hlen = (6 + len(data)) // 8 - 1
         head = bytes([self.payload_proto, hlen, self.mh_type, self.header_reserved])
-        checksum = self.checksum
-        if checksum is None:
-            if src is not None and dst is not None:
-                checksum = ipv6_pseudo_header_checksum(
-                    head + b"\x00\x00" + data, src, dst, IPPROTO_MH
-                )
-            else:
-                checksum = 0
+        message = head + b"\x00\x00" + data
+        checksum = checksum_to_send(self.checksum, message, 4, src, dst, IPPROTO_MH)
         return head + checksum.to_bytes(2, "big") + data
 
     def padded(self) -> Self:
@@ -282,11 +275,7 @@ def verify_checksum(
     """True if the Mobility Header ``mh`` (whole header, as received) has the right checksum."""
     if len(mh) < 6:
         return False
-    raw = bytearray(mh)
-    raw[4:6] = b"\x00\x00"
-    return ipv6_pseudo_header_checksum(bytes(raw), src, dst, IPPROTO_MH) == int.from_bytes(
-        mh[4:6], "big"
-    )
+    return expected_checksum(mh, 4, src, dst, IPPROTO_MH) == int.from_bytes(mh[4:6], "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,9 +295,53 @@ class UnknownMessage(MobilityMessage):
     def label(self) -> str:
         return f"MH{self.type_value}"
 
-    @classmethod
-    def fixed_size(cls) -> int:
-        return 0
+
+# -- what several message types share ------------------------------------------------------
+
+
+class _Lifetime4s:
+    """Mixin of the messages whose Lifetime counts 4-second units (BU, BA, FBU, FBack)."""
+
+    __slots__ = ()
+    lifetime: int
+
+    @property
+    def lifetime_seconds(self) -> int:
+        return self.lifetime * 4
+
+
+def _update_layout(*flags: str) -> Layout:
+    """BU and FBU: Sequence (16), the 1-bit ``flags`` + reserved to 16 bits, Lifetime (16)."""
+    bits = (*((f, 1) for f in flags), ("reserved", 16 - len(flags)))
+    return (("u16", "sequence"), ("bits16", bits), ("u16", "lifetime"))
+
+
+def _ack_layout(*flags: str) -> Layout:
+    """BA and FBack: Status (8), the 1-bit ``flags`` + reserved to 8 bits, Sequence, Lifetime."""
+    bits = (*((f, 1) for f in flags), ("reserved", 8 - len(flags)))
+    return (("u8", "status"), ("bits8", bits), ("u16", "sequence"), ("u16", "lifetime"))
+
+
+def _test_init_layout(who: str) -> Layout:
+    """HoTI / CoTI (``who`` = home / care_of): Reserved (16), Init Cookie (64)."""
+    return (("u16", "reserved"), ("u64", f"{who}_init_cookie"))
+
+
+def _test_layout(who: str) -> Layout:
+    """HoT / CoT (``who`` = home / care_of): Nonce Index (16), Init Cookie, Keygen Token (64)."""
+    return (
+        ("u16", f"{who}_nonce_index"),
+        ("u64", f"{who}_init_cookie"),
+        ("u64", f"{who}_keygen_token"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReservedOnly(MobilityMessage):
+    """Reserved (16), then options (BRR, FNA)."""
+
+    LAYOUT = (("u16", "reserved"),)
+    reserved: int = 0
 
 
 # -- RFC 6275 --------------------------------------------------------------------------------
@@ -316,14 +349,12 @@ class UnknownMessage(MobilityMessage):
 
 @register_mh
 @dataclass(frozen=True, slots=True)
-class BindingRefreshRequest(MobilityMessage):
+class BindingRefreshRequest(_ReservedOnly):
     """Type 0, BRR (RFC 6275 sec. 6.1.2): Reserved (16), options."""
 
     MH_TYPE = 0
     NAME = "Binding Refresh Request"
     LABEL = "BRR"
-    LAYOUT = (("u16", "reserved"),)
-    reserved: int = 0
 
 
 @register_mh
@@ -334,7 +365,7 @@ class HomeTestInit(MobilityMessage):
     MH_TYPE = 1
     NAME = "Home Test Init"
     LABEL = "HoTI"
-    LAYOUT = (("u16", "reserved"), ("u64", "home_init_cookie"))
+    LAYOUT = _test_init_layout("home")
     reserved: int = 0
     home_init_cookie: int = 0
 
@@ -347,7 +378,7 @@ class CareOfTestInit(MobilityMessage):
     MH_TYPE = 2
     NAME = "Care-of Test Init"
     LABEL = "CoTI"
-    LAYOUT = (("u16", "reserved"), ("u64", "care_of_init_cookie"))
+    LAYOUT = _test_init_layout("care_of")
     reserved: int = 0
     care_of_init_cookie: int = 0
 
@@ -360,11 +391,7 @@ class HomeTest(MobilityMessage):
     MH_TYPE = 3
     NAME = "Home Test"
     LABEL = "HoT"
-    LAYOUT = (
-        ("u16", "home_nonce_index"),
-        ("u64", "home_init_cookie"),
-        ("u64", "home_keygen_token"),
-    )
+    LAYOUT = _test_layout("home")
     home_nonce_index: int = 0
     home_init_cookie: int = 0
     home_keygen_token: int = 0
@@ -378,11 +405,7 @@ class CareOfTest(MobilityMessage):
     MH_TYPE = 4
     NAME = "Care-of Test"
     LABEL = "CoT"
-    LAYOUT = (
-        ("u16", "care_of_nonce_index"),
-        ("u64", "care_of_init_cookie"),
-        ("u64", "care_of_keygen_token"),
-    )
+    LAYOUT = _test_layout("care_of")
     care_of_nonce_index: int = 0
     care_of_init_cookie: int = 0
     care_of_keygen_token: int = 0
@@ -390,7 +413,7 @@ class CareOfTest(MobilityMessage):
 
 @register_mh
 @dataclass(frozen=True, slots=True)
-class BindingUpdate(MobilityMessage):
+class BindingUpdate(MobilityMessage, _Lifetime4s):
     """Type 5, BU (RFC 6275 sec. 6.1.7 and the IANA "Binding Update Flags" registry).
 
     Flags (16 bits at byte 8): A ack wanted, H home registration, L link-local compatibility,
@@ -401,26 +424,7 @@ class BindingUpdate(MobilityMessage):
 
     MH_TYPE = 5
     NAME = "Binding Update"
-    LAYOUT = (
-        ("u16", "sequence"),
-        (
-            "bits16",
-            (
-                ("a", 1),
-                ("h", 1),
-                ("l", 1),
-                ("k", 1),
-                ("m", 1),
-                ("r", 1),
-                ("p", 1),
-                ("f", 1),
-                ("t", 1),
-                ("b", 1),
-                ("reserved", 6),
-            ),
-        ),
-        ("u16", "lifetime"),
-    )
+    LAYOUT = _update_layout("a", "h", "l", "k", "m", "r", "p", "f", "t", "b")
     sequence: int = 0
     a: bool = False
     h: bool = False
@@ -436,10 +440,6 @@ class BindingUpdate(MobilityMessage):
     lifetime: int = 0
 
     @property
-    def lifetime_seconds(self) -> int:
-        return self.lifetime * 4
-
-    @property
     def label(self) -> str:
         if self.p:
             return "PBU"
@@ -450,17 +450,12 @@ class BindingUpdate(MobilityMessage):
 
 @register_mh
 @dataclass(frozen=True, slots=True)
-class BindingAck(MobilityMessage):
+class BindingAck(MobilityMessage, _Lifetime4s):
     """Type 6, BA (RFC 6275 sec. 6.1.8): Status, K R P T B + 3 reserved, Sequence, Lifetime."""
 
     MH_TYPE = 6
     NAME = "Binding Acknowledgement"
-    LAYOUT = (
-        ("u8", "status"),
-        ("bits8", (("k", 1), ("r", 1), ("p", 1), ("t", 1), ("b", 1), ("reserved", 3))),
-        ("u16", "sequence"),
-        ("u16", "lifetime"),
-    )
+    LAYOUT = _ack_layout("k", "r", "p", "t", "b")
     status: int = 0
     k: bool = False
     r: bool = False
@@ -470,10 +465,6 @@ class BindingAck(MobilityMessage):
     reserved: int = 0
     sequence: int = 0
     lifetime: int = 0
-
-    @property
-    def lifetime_seconds(self) -> int:
-        return self.lifetime * 4
 
     @property
     def label(self) -> str:
@@ -506,17 +497,13 @@ class BindingError(MobilityMessage):
 
 @register_mh
 @dataclass(frozen=True, slots=True)
-class FastBindingUpdate(MobilityMessage):
+class FastBindingUpdate(MobilityMessage, _Lifetime4s):
     """Type 8, FBU (RFC 5568 sec. 6.3.1): the BU layout; only A H L K are defined."""
 
     MH_TYPE = 8
     NAME = "Fast Binding Update"
     LABEL = "FBU"
-    LAYOUT = (
-        ("u16", "sequence"),
-        ("bits16", (("a", 1), ("h", 1), ("l", 1), ("k", 1), ("reserved", 12))),
-        ("u16", "lifetime"),
-    )
+    LAYOUT = _update_layout("a", "h", "l", "k")
     sequence: int = 0
     a: bool = False
     h: bool = False
@@ -525,46 +512,31 @@ class FastBindingUpdate(MobilityMessage):
     reserved: int = 0
     lifetime: int = 0
 
-    @property
-    def lifetime_seconds(self) -> int:
-        return self.lifetime * 4
-
 
 @register_mh
 @dataclass(frozen=True, slots=True)
-class FastBindingAck(MobilityMessage):
+class FastBindingAck(MobilityMessage, _Lifetime4s):
     """Type 9, FBack (RFC 5568 sec. 6.3.2): Status, K + 7 reserved, Sequence, Lifetime."""
 
     MH_TYPE = 9
     NAME = "Fast Binding Acknowledgment"
     LABEL = "FBack"
-    LAYOUT = (
-        ("u8", "status"),
-        ("bits8", (("k", 1), ("reserved", 7))),
-        ("u16", "sequence"),
-        ("u16", "lifetime"),
-    )
+    LAYOUT = _ack_layout("k")
     status: int = 0
     k: bool = False
     reserved: int = 0
     sequence: int = 0
     lifetime: int = 0
 
-    @property
-    def lifetime_seconds(self) -> int:
-        return self.lifetime * 4
-
 
 @register_mh
 @dataclass(frozen=True, slots=True)
-class FastNeighborAdvertisement(MobilityMessage):
+class FastNeighborAdvertisement(_ReservedOnly):
     """Type 10, FNA (RFC 5568 sec. 6.3.3): Reserved (16), options."""
 
     MH_TYPE = 10
     NAME = "Fast Neighbor Advertisement"
     LABEL = "FNA"
-    LAYOUT = (("u16", "reserved"),)
-    reserved: int = 0
 
 
 @register_mh
@@ -578,10 +550,6 @@ class ExperimentalMessage(MobilityMessage):
     LAYOUT = (("rest", "data"),)
     HAS_OPTIONS = False
     data: bytes = b""
-
-    @classmethod
-    def fixed_size(cls) -> int:
-        return 0
 
 
 @register_mh

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from dissectors.core import RESERVED_BITS, Anomaly, Malformed, Reader, Value, anomaly_code
-from dissectors.mip6._fields import V6_ZERO, build_layout, ipv6_pseudo_header_checksum, read_layout
+from dissectors.mip6._fields import (
+    V6_ZERO,
+    RawTlv,
+    build_layout,
+    checksum_to_send,
+    expected_checksum,
+    read_layout,
+)
 
 MAP_BAD_LENGTH = anomaly_code(
     "hmip.map.bad_length", "warn", "MAP option Length is not 3 (RFC 5380 sec. 5)"
@@ -49,15 +56,10 @@ class NdOption(Value):
 
 
 @dataclass(frozen=True, slots=True)
-class RawNdOption(NdOption):
+class RawNdOption(RawTlv, NdOption):
     """An ND option kept as bytes (everything after Type and Length)."""
 
-    type_value: int = 0
     data: bytes = bytes(6)
-
-    @property
-    def opt_type(self) -> int:
-        return self.type_value
 
     def build(self) -> bytes:
         if (2 + len(self.data)) % 8:
@@ -218,9 +220,7 @@ class RouterAdvertisement(Value):
     ) -> Self:
         value = super(RouterAdvertisement, cls).parse(buf, allow_trailing=allow_trailing)
         if src is not None and dst is not None:
-            raw = bytearray(bytes(buf))
-            raw[2:4] = b"\x00\x00"
-            want = ipv6_pseudo_header_checksum(bytes(raw), src, dst, IPPROTO_ICMPV6)
+            want = expected_checksum(bytes(buf), 2, src, dst, IPPROTO_ICMPV6)
             ok = want == value.checksum
             object.__setattr__(value, "checksum_ok", ok)
             if not ok:
@@ -237,13 +237,8 @@ class RouterAdvertisement(Value):
         dst: ipaddress.IPv6Address | str | None = None,
     ) -> bytes:
         body = build_layout(self, self.LAYOUT) + b"".join(o.build() for o in self.options)
-        checksum = self.checksum
-        if checksum is None:
-            checksum = 0
-            if src is not None and dst is not None:
-                checksum = ipv6_pseudo_header_checksum(
-                    bytes([ICMPV6_RA, self.code, 0, 0]) + body, src, dst, IPPROTO_ICMPV6
-                )
+        message = bytes([ICMPV6_RA, self.code, 0, 0]) + body
+        checksum = checksum_to_send(self.checksum, message, 2, src, dst, IPPROTO_ICMPV6)
         return bytes([ICMPV6_RA, self.code]) + checksum.to_bytes(2, "big") + body
 
     @property

@@ -25,7 +25,14 @@ from dissectors.core import (
     anomaly_code,
     attach,
 )
-from dissectors.mip6._fields import V4_ZERO, V6_ZERO, Layout, build_layout, read_layout
+from dissectors.mip6._fields import (
+    V4_ZERO,
+    V6_ZERO,
+    Layout,
+    RawTlv,
+    build_layout,
+    read_layout,
+)
 
 OPT_LEN_INVALID = anomaly_code(
     "mip6.opt.len.invalid",
@@ -65,6 +72,8 @@ class MobilityOption(Value):
     LAYOUT: ClassVar[Layout] = ()
     FIXED_LEN: ClassVar[int | None] = None
     MIN_LEN: ClassVar[int] = 0
+    LENGTHS: ClassVar[tuple[int, ...]] = ()  # the only valid Lengths of a variable option
+    LENGTHS_TEXT: ClassVar[str] = ""  # how the anomaly names them ("2 or 6")
 
     @property
     def opt_type(self) -> int:
@@ -119,20 +128,14 @@ class Pad1(MobilityOption):
 
 
 @dataclass(frozen=True, slots=True)
-class RawOption(MobilityOption):
+class RawOption(RawTlv, MobilityOption):
     """An option kept as bytes: unknown type, or a Length its type does not allow.
 
     ``length`` is set only when the Length byte lies (points past the Mobility Header); then
     ``data`` holds the bytes that were there, so that ``build`` reproduces the input.
     """
 
-    type_value: int = 0
-    data: bytes = b""
     length: int | None = None
-
-    @property
-    def opt_type(self) -> int:
-        return self.type_value
 
     def build(self) -> bytes:
         n = len(self.data) if self.length is None else self.length
@@ -140,19 +143,10 @@ class RawOption(MobilityOption):
 
 
 @dataclass(frozen=True, slots=True)
-class BindingCacheConfirmation(MobilityOption):
+class BindingCacheConfirmation(RawTlv, MobilityOption):
     """PD-2005 sec. 4.3 Binding Cache Confirmation option: unassigned type, Length 0."""
 
     NAME = "Binding Cache Confirmation (PD-2005)"
-    type_value: int = 0
-    data: bytes = b""
-
-    @property
-    def opt_type(self) -> int:
-        return self.type_value
-
-    def build(self) -> bytes:
-        return bytes([self.type_value, len(self.data)]) + self.data
 
 
 def read_option(r: Reader, bcc_type: int | None = None) -> MobilityOption:
@@ -187,14 +181,13 @@ def read_option(r: Reader, bcc_type: int | None = None) -> MobilityOption:
     body_start = r.pos
     try:
         with r.limit(length, "data"):
+            if cls.LENGTHS and length not in cls.LENGTHS:
+                raise _BadLength(f"Length {length}, should be {cls.LENGTHS_TEXT}")
             return cls.read_body(r, length)
-    except _BadLength as exc:
+    except (_BadLength, Truncated) as exc:  # Truncated: a layout longer than MIN_LEN promised
         r.pos = body_start
-        r.anomaly(OPT_LEN_INVALID, f"{cls.NAME}: {exc}", offset=start)
-        return RawOption(type_value=opt_type, data=r.raw(length, "data"))
-    except Truncated as exc:  # a layout longer than MIN_LEN promised: a length problem too
-        r.pos = body_start
-        r.anomaly(OPT_LEN_INVALID, f"{cls.NAME}: {exc.reason}", offset=start)
+        reason = exc.reason if isinstance(exc, Truncated) else str(exc)
+        r.anomaly(OPT_LEN_INVALID, f"{cls.NAME}: {reason}", offset=start)
         return RawOption(type_value=opt_type, data=r.raw(length, "data"))
 
 
@@ -213,6 +206,83 @@ def read_options(r: Reader, bcc_type: int | None = None) -> tuple[MobilityOption
 
 def _layout(*items: tuple[str, Any]) -> Layout:
     return tuple(items)
+
+
+def _tlvs(raw: bytes) -> tuple[tuple[int, bytes], ...]:
+    """(type, data) entries of 8-bit type | 8-bit length | data; a last entry cut short keeps
+    what is there."""
+    out: list[tuple[int, bytes]] = []
+    i = 0
+    while i + 2 <= len(raw):
+        n = raw[i + 1]
+        out.append((raw[i], raw[i + 2 : i + 2 + n]))
+        i += 2 + n
+    return tuple(out)
+
+
+# -- layouts that several option types share (each type keeps its own class) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class _NoData(MobilityOption):
+    """An option with no data (Length 0)."""
+
+    FIXED_LEN = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Ipv6Address(MobilityOption):
+    """One IPv6 address (Length 16)."""
+
+    LAYOUT = _layout(("ip6", "address"))
+    FIXED_LEN = 16
+    address: ipaddress.IPv6Address = V6_ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class _Ipv6Prefix(MobilityOption):
+    """Reserved (8), Prefix Length (8), IPv6 prefix (Length 18)."""
+
+    LAYOUT = _layout(("u8", "reserved"), ("u8", "prefix_length"), ("ip6", "prefix"))
+    FIXED_LEN = 18
+    reserved: int = 0
+    prefix_length: int = 0
+    prefix: ipaddress.IPv6Address = V6_ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class _Timestamp64(MobilityOption):
+    """One 64-bit timestamp (Length 8)."""
+
+    LAYOUT = _layout(("u64", "timestamp"))
+    FIXED_LEN = 8
+    timestamp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _ReservedIpv4Address(MobilityOption):
+    """Reserved (16), IPv4 address (Length 6)."""
+
+    LAYOUT = _layout(("u16", "reserved"), ("ip4", "address"))
+    FIXED_LEN = 6
+    reserved: int = 0
+    address: ipaddress.IPv4Address = V4_ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class _Ipv4StatusAddress(MobilityOption):
+    """Status (8), Prefix Length (6), Reserved (2), IPv4 address (Length 6)."""
+
+    LAYOUT = _layout(
+        ("u8", "status"),
+        ("bits8", (("prefix_length", 6), ("reserved", 2))),
+        ("ip4", "address"),
+    )
+    FIXED_LEN = 6
+    status: int = 0
+    prefix_length: int = 0
+    reserved: int = 0
+    address: ipaddress.IPv4Address = V4_ZERO
 
 
 # -- RFC 6275 -------------------------------------------------------------------------------
@@ -247,14 +317,11 @@ class BindingRefreshAdvice(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class AlternateCareOfAddress(MobilityOption):
+class AlternateCareOfAddress(_Ipv6Address):
     """Type 3 (RFC 6275 sec. 6.2.5)."""
 
     OPT_TYPE = 3
     NAME = "Alternate Care-of Address"
-    LAYOUT = _layout(("ip6", "address"))
-    FIXED_LEN = 16
-    address: ipaddress.IPv6Address = V6_ZERO
 
 
 @register_option
@@ -283,16 +350,11 @@ class BindingAuthorizationData(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class MobileNetworkPrefix(MobilityOption):
+class MobileNetworkPrefix(_Ipv6Prefix):
     """Type 6 (NEMO, RFC 3963 sec. 4.3)."""
 
     OPT_TYPE = 6
     NAME = "Mobile Network Prefix"
-    LAYOUT = _layout(("u8", "reserved"), ("u8", "prefix_length"), ("ip6", "prefix"))
-    FIXED_LEN = 18
-    reserved: int = 0
-    prefix_length: int = 0
-    prefix: ipaddress.IPv6Address = V6_ZERO
 
 
 @register_option
@@ -342,24 +404,20 @@ class Authentication(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class MessageIdentifier(MobilityOption):
+class MessageIdentifier(_Timestamp64):
     """Type 10: Mobility Message Replay Protection, 64-bit timestamp (RFC 4285 sec. 6)."""
 
     OPT_TYPE = 10
     NAME = "Message Identifier"
-    LAYOUT = _layout(("u64", "timestamp"))
-    FIXED_LEN = 8
-    timestamp: int = 0
 
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class CgaParametersRequest(MobilityOption):
+class CgaParametersRequest(_NoData):
     """Type 11 (RFC 4866 sec. 5.1): no data."""
 
     OPT_TYPE = 11
     NAME = "CGA Parameters Request"
-    FIXED_LEN = 0
 
 
 @register_option
@@ -400,12 +458,11 @@ class PermanentHomeKeygenToken(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class CareOfTestInitOption(MobilityOption):
+class CareOfTestInitOption(_NoData):
     """Type 15 (RFC 4866 sec. 5.5): no data."""
 
     OPT_TYPE = 15
     NAME = "Care-of Test Init"
-    FIXED_LEN = 0
 
 
 @register_option
@@ -493,16 +550,11 @@ class FmipAuthorizationData(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class HomeNetworkPrefix(MobilityOption):
+class HomeNetworkPrefix(_Ipv6Prefix):
     """Type 22 (RFC 5213 sec. 8.3)."""
 
     OPT_TYPE = 22
     NAME = "Home Network Prefix"
-    LAYOUT = _layout(("u8", "reserved"), ("u8", "prefix_length"), ("ip6", "prefix"))
-    FIXED_LEN = 18
-    reserved: int = 0
-    prefix_length: int = 0
-    prefix: ipaddress.IPv6Address = V6_ZERO
 
 
 @register_option
@@ -546,26 +598,20 @@ class MobileNodeLinkLayerIdentifier(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class LinkLocalAddress(MobilityOption):
+class LinkLocalAddress(_Ipv6Address):
     """Type 26 (RFC 5213 sec. 8.7)."""
 
     OPT_TYPE = 26
     NAME = "Link-local Address"
-    LAYOUT = _layout(("ip6", "address"))
-    FIXED_LEN = 16
-    address: ipaddress.IPv6Address = V6_ZERO
 
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class Timestamp(MobilityOption):
+class Timestamp(_Timestamp64):
     """Type 27 (RFC 5213 sec. 8.8): 48-bit seconds since 1970 + 16-bit 1/65536 fractions."""
 
     OPT_TYPE = 27
     NAME = "Timestamp"
-    LAYOUT = _layout(("u64", "timestamp"))
-    FIXED_LEN = 8
-    timestamp: int = 0
 
     @property
     def seconds(self) -> int:
@@ -611,21 +657,11 @@ class IPv4HomeAddress(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class IPv4AddressAcknowledgement(MobilityOption):
+class IPv4AddressAcknowledgement(_Ipv4StatusAddress):
     """Type 30 (RFC 5555 sec. 3.2.1): Status, Pref-len (6), Reserved (2), address."""
 
     OPT_TYPE = 30
     NAME = "IPv4 Address Acknowledgement"
-    LAYOUT = _layout(
-        ("u8", "status"),
-        ("bits8", (("prefix_length", 6), ("reserved", 2))),
-        ("ip4", "address"),
-    )
-    FIXED_LEN = 6
-    status: int = 0
-    prefix_length: int = 0
-    reserved: int = 0
-    address: ipaddress.IPv4Address = V4_ZERO
 
 
 @register_option
@@ -644,15 +680,11 @@ class NatDetection(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class IPv4CareOfAddress(MobilityOption):
+class IPv4CareOfAddress(_ReservedIpv4Address):
     """Type 32 (RFC 5555 sec. 3.1.2)."""
 
     OPT_TYPE = 32
     NAME = "IPv4 Care-of Address"
-    LAYOUT = _layout(("u16", "reserved"), ("ip4", "address"))
-    FIXED_LEN = 6
-    reserved: int = 0
-    address: ipaddress.IPv4Address = V4_ZERO
 
 
 @register_option
@@ -663,13 +695,13 @@ class GreKey(MobilityOption):
     OPT_TYPE = 33
     NAME = "GRE Key"
     MIN_LEN = 2
+    LENGTHS = (2, 6)
+    LENGTHS_TEXT = "2 or 6"
     reserved: int = 0
     gre_key: int | None = None
 
     @classmethod
     def read_body(cls, r: Reader, length: int) -> GreKey:
-        if length not in (2, 6):
-            raise _BadLength(f"Length {length}, should be 2 or 6")
         reserved = r.u16("reserved")
         key = r.u32("gre_key") if length == 6 else None
         return cls(reserved=reserved, gre_key=key)
@@ -707,17 +739,13 @@ class BindingIdentifier(MobilityOption):
         ("rest", "care_of_address_raw"),
     )
     MIN_LEN = 4
+    LENGTHS = (4, 8, 20)
+    LENGTHS_TEXT = "4, 8 or 20"
     bid: int = 0
     status: int = 0
     h: bool = False
     reserved: int = 0
     care_of_address_raw: bytes = b""
-
-    @classmethod
-    def read_body(cls, r: Reader, length: int) -> BindingIdentifier:
-        if length not in (4, 8, 20):
-            raise _BadLength(f"Length {length}, should be 4, 8 or 20")
-        return cls(**read_layout(r, cls.LAYOUT))
 
     @property
     def care_of_address(self) -> IPAddress | None:
@@ -740,34 +768,20 @@ class IPv4HomeAddressRequest(MobilityOption):
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class IPv4HomeAddressReply(MobilityOption):
+class IPv4HomeAddressReply(_Ipv4StatusAddress):
     """Type 37 (RFC 5844 sec. 3.2): Status, Pref-len (6), Reserved (2), address."""
 
     OPT_TYPE = 37
     NAME = "IPv4 Home Address Reply"
-    LAYOUT = _layout(
-        ("u8", "status"),
-        ("bits8", (("prefix_length", 6), ("reserved", 2))),
-        ("ip4", "address"),
-    )
-    FIXED_LEN = 6
-    status: int = 0
-    prefix_length: int = 0
-    reserved: int = 0
-    address: ipaddress.IPv4Address = V4_ZERO
 
 
 @register_option
 @dataclass(frozen=True, slots=True)
-class IPv4DefaultRouterAddress(MobilityOption):
+class IPv4DefaultRouterAddress(_ReservedIpv4Address):
     """Type 38 (RFC 5844 sec. 3.3)."""
 
     OPT_TYPE = 38
     NAME = "IPv4 Default-Router Address"
-    LAYOUT = _layout(("u16", "reserved"), ("ip4", "address"))
-    FIXED_LEN = 6
-    reserved: int = 0
-    address: ipaddress.IPv4Address = V4_ZERO
 
 
 @register_option
@@ -798,13 +812,7 @@ class ContextRequest(MobilityOption):
     @property
     def requests(self) -> tuple[tuple[int, bytes], ...]:
         """The (type, data) entries; a last entry cut short keeps what is there."""
-        out: list[tuple[int, bytes]] = []
-        raw, i = self.requests_raw, 0
-        while i + 2 <= len(raw):
-            n = raw[i + 1]
-            out.append((raw[i], raw[i + 2 : i + 2 + n]))
-            i += 2 + n
-        return tuple(out)
+        return _tlvs(self.requests_raw)
 
 
 @register_option
@@ -1020,13 +1028,7 @@ class AccessNetworkIdentifier(MobilityOption):
 
     @property
     def sub_options(self) -> tuple[tuple[int, bytes], ...]:
-        out: list[tuple[int, bytes]] = []
-        raw, i = self.sub_options_raw, 0
-        while i + 2 <= len(raw):
-            n = raw[i + 1]
-            out.append((raw[i], raw[i + 2 : i + 2 + n]))
-            i += 2 + n
-        return tuple(out)
+        return _tlvs(self.sub_options_raw)
 
     @property
     def network_identifier(self) -> tuple[bool, bytes, bytes] | None:
@@ -1053,16 +1055,12 @@ class DelegatedMobileNetworkPrefix(MobilityOption):
         ("bits8", (("v", 1), ("reserved", 7))), ("u8", "prefix_length"), ("rest", "prefix_raw")
     )
     MIN_LEN = 6
+    LENGTHS = (6, 18)
+    LENGTHS_TEXT = "6 (IPv4) or 18 (IPv6)"
     v: bool = False
     reserved: int = 0
     prefix_length: int = 0
     prefix_raw: bytes = b""
-
-    @classmethod
-    def read_body(cls, r: Reader, length: int) -> DelegatedMobileNetworkPrefix:
-        if length not in (6, 18):
-            raise _BadLength(f"Length {length}, should be 6 (IPv4) or 18 (IPv6)")
-        return cls(**read_layout(r, cls.LAYOUT))
 
     @property
     def prefix(self) -> IPAddress | None:

@@ -18,13 +18,9 @@ from dissectors.mip6.options import (
     PadN,
     Timestamp,
 )
+from tests.support.hexvec import h
 
 A = ipaddress.IPv6Address
-
-
-def h(text: str) -> bytes:
-    """Hex with spaces/newlines/comments (after '#') ignored."""
-    return bytes.fromhex("".join(line.split("#")[0] for line in text.splitlines()).replace(" ", ""))
 
 
 def check(raw: bytes, cls: type[mh.MobilityMessage], **fields: object) -> mh.MobilityMessage:

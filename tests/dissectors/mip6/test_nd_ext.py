@@ -17,12 +17,9 @@ from dissectors.mip6.ext import (
     walk_ipv6,
 )
 from dissectors.mip6.nd import MapOption, PrefixInformation, RawNdOption, RouterAdvertisement
+from tests.support.hexvec import h
 
 A = ipaddress.IPv6Address
-
-
-def h(text: str) -> bytes:
-    return bytes.fromhex("".join(line.split("#")[0] for line in text.splitlines()).replace(" ", ""))
 
 
 MAP = h("""

@@ -9,6 +9,7 @@ import pytest
 from dissectors.core import Reader
 from dissectors.mip6 import options as o
 from dissectors.mip6.mh import BindingUpdate, parse_mh, suggest_dialect
+from tests.support.hexvec import h
 
 A = ipaddress.IPv6Address
 V4 = ipaddress.IPv4Address
@@ -160,7 +161,7 @@ VECTORS: list[tuple[str, str, o.MobilityOption]] = [
 
 @pytest.mark.parametrize(("name", "hexdata", "value"), VECTORS, ids=[v[0] for v in VECTORS])
 def test_vector(name: str, hexdata: str, value: o.MobilityOption) -> None:
-    raw = bytes.fromhex(hexdata.replace(" ", ""))
+    raw = h(hexdata)
     got = o.MobilityOption.parse(raw)
     assert got == value
     assert got.anomalies == ()
@@ -171,7 +172,7 @@ def test_vector(name: str, hexdata: str, value: o.MobilityOption) -> None:
 
 
 def test_every_registered_type_has_a_vector() -> None:
-    covered = {bytes.fromhex(v[1].replace(" ", ""))[0] for v in VECTORS}
+    covered = {h(v[1])[0] for v in VECTORS}
     assert set(o.OPTION_TYPES) <= covered
 
 
@@ -205,7 +206,7 @@ def test_derived_properties() -> None:
     ],
 )
 def test_bad_length_and_unknown_are_raw(hexdata: str, code: str) -> None:
-    raw = bytes.fromhex(hexdata.replace(" ", ""))
+    raw = h(hexdata)
     got = o.MobilityOption.parse(raw)
     assert isinstance(got, o.RawOption)
     assert (got.type_value, got.data) == (raw[0], raw[2:])

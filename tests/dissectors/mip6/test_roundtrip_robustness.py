@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import random
 from collections.abc import Callable
 
 from hypothesis import given, settings
 
-from dissectors.core import DecodeError, Reader, Truncated
+from dissectors.core import DecodeError, Reader
 from dissectors.mip6 import mh
 from dissectors.mip6 import options as o
 from dissectors.mip6.ext import DestinationOptions, Type2RoutingHeader, walk_ipv6
@@ -17,6 +15,8 @@ from dissectors.mip6.nd import MapOption, RouterAdvertisement
 from tests.dissectors.mip6.strategies import map_options, messages, options, router_advertisements
 from tests.dissectors.mip6.test_mip6_tshark import message_cases, ra_cases
 from tests.dissectors.mip6.test_nd_ext import DSTOPTS, MAP, RA, RH2
+from tests.support.mutate import fuzz
+from tests.support.robustness import assert_prefixes_truncated
 
 BCC = 200
 
@@ -71,12 +71,7 @@ def _samples() -> list[bytes]:
 
 def test_every_prefix_is_truncated() -> None:
     for raw in _samples():
-        for n in range(len(raw)):
-            try:
-                parse_mh(raw[:n], bcc_type=BCC)
-            except Truncated:
-                continue
-            raise AssertionError(f"prefix {n} of {raw.hex()} decoded")
+        assert_prefixes_truncated(lambda d: parse_mh(d, bcc_type=BCC), raw, strict=True)
 
 
 def test_every_prefix_of_ra_map_rh2_dstopts() -> None:
@@ -97,28 +92,8 @@ def test_every_prefix_of_ra_map_rh2_dstopts() -> None:
             assert value is not None
 
 
-def _mutate(rng: random.Random, raw: bytes) -> bytes:
-    b = bytearray(raw)
-    for _ in range(rng.randint(1, 4)):
-        action = rng.random()
-        if action < 0.5 and b:
-            i = rng.randrange(len(b) * 8)
-            b[i // 8] ^= 1 << (i % 8)
-        elif action < 0.8 and b:
-            b[rng.randrange(len(b))] = rng.randrange(256)
-        elif action < 0.9:
-            b.insert(rng.randrange(len(b) + 1), rng.randrange(256))
-        elif b:
-            del b[rng.randrange(len(b))]
-    return bytes(b)
-
-
 def _fuzz(parse: Callable[[bytes], object], seeds: list[bytes], n: int) -> None:
-    rng = random.Random(1234)
-    for i in range(n):
-        data = _mutate(rng, seeds[i % len(seeds)])
-        with contextlib.suppress(DecodeError):
-            parse(data)
+    fuzz(parse, seeds, n, seed=1234)
 
 
 def test_mutations_raise_only_decode_errors() -> None:
