@@ -261,6 +261,12 @@ class MapServer:
         reg = self.lookup(eid, iid, now)
         return reg is not None and ipaddress.ip_address(rloc) in reg.rlocs
 
+    def rlocs_for(self, eid: IPAddress, now: float) -> set[IPAddress] | None:
+        """The PETR's view (:class:`lisptrace.stack.petr.RegistrationView`): the RLOCs of the
+        registration covering ``eid`` at ``now``, ``None`` when no registration covers it."""
+        reg = self.lookup(eid, 0, now)
+        return None if reg is None else set(reg.rlocs)
+
     def registration_table(self) -> PrefixTable[Registration]:
         """The live table (read-only by convention; rows past ``expires_at`` linger until the
         next receive/tick purges them - use :meth:`lookup` with ``now`` to filter)."""

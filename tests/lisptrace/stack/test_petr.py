@@ -199,3 +199,23 @@ def test_pitr_answers_smrs_like_an_itr_and_the_ignore_smr_fault_stops_only_that(
     for role in (normal, faulty):
         (data,) = sends(role.send_packet(6.0, packet(src=HOST, dst=MN_EID)))
         assert data.dst == Endpoint.of(MN_RLOC, 4341)
+
+
+def test_petr_admits_by_the_co_located_map_servers_real_registrations() -> None:
+    from lisptrace.stack.config import loads
+    from lisptrace.stack.map_server import MapServer
+    from tests.lisptrace.stack.messages import record, register
+
+    ms_config = loads(
+        '[map-server]\nlisten = ["192.0.2.1:4342"]\n'
+        '[[map-server.sites]]\nname = "mn"\neid-prefixes = ["10.1.0.0/16"]\n'
+        'accept-more-specifics = true\n[[map-server.sites.keys]]\nsecret = "k"\n'
+    ).role("map-server")
+    ms = MapServer(ms_config)
+    reg = register([record(f"{MN_EID}/32", [MN_RLOC])], b"k")
+    ms.receive(0.0, Datagram(reg, Endpoint.of(MN_RLOC, 61000), Endpoint.of("192.0.2.1", 4342)))
+    role = Petr(PetrConfig.from_dict({"rlocs": [PETR_RLOC]}), ms)
+    assert "decap-refused" not in kinds(role.receive(1.0, encapsulated(MN_RLOC, packet())))
+    assert "decap-refused" in kinds(role.receive(1.0, encapsulated("203.0.113.99", packet())))
+    # the registration lapses after 3 x 60 s without refresh: then nothing is admitted
+    assert "decap-refused" in kinds(role.receive(181.0, encapsulated(MN_RLOC, packet())))
