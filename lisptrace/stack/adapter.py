@@ -129,6 +129,25 @@ class UdpAdapter:
         self._timer = None
         self._carry(self.role.tick(self.now()))
 
+    async def rebind(self) -> None:
+        """Re-read ``role.bind()`` (e.g. after a mobile node's RLOCs changed): open sockets on
+        the new endpoints and close those on endpoints the role no longer lists (sockets opened
+        on demand for a source go too; they reopen on the next send). An endpoint that cannot
+        be bound (its address is not configured yet) is logged as ``socket-error``."""
+        wanted = set(self.role.bind())
+        keep = {id(self.sockets[ep]) for ep in wanted if ep in self.sockets}
+        for ep, transport in list(self.sockets.items()):
+            if id(transport) not in keep:
+                transport.close()
+                del self.sockets[ep]
+        for ep in wanted:
+            if ep not in self.sockets:
+                try:
+                    await self._open(ep)
+                except OSError as exc:
+                    self.log(Decision(self.now(), "socket-error", f"bind {ep}: {exc}"))
+        self._arm()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()

@@ -369,6 +369,80 @@ def _map_resolver(t: Table) -> MapResolverConfig:
     return cfg
 
 
+# -- xTR, PETR, PITR, mobile node, RTR ------------------------------------------------------
+#
+# These roles define their configuration dataclass next to the role (``XtrConfig.from_dict``
+# and so on, TOML keys with ``-`` or ``_``); their sections only wrap that in this registry:
+# the same one-line errors, never quoting a secret.
+
+
+def _from_dict(t: Table, build: Callable[[dict[str, Any]], C]) -> C:
+    try:
+        return build(dict(t.data))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise ConfigError(f"{t.where} {message}") from None
+
+
+def _role_faults(module: str, name: str) -> dict[str, str]:
+    """The fault table of a role module (empty if the module cannot be imported yet)."""
+    import importlib
+
+    try:
+        return dict(getattr(importlib.import_module(module), name))
+    except Exception:  # pragma: no cover - a role module under construction
+        return {}
+
+
+@section("xtr", faults=_role_faults("lisptrace.stack.xtr", "XTR_FAULTS"))
+def _xtr(t: Table) -> Any:
+    from lisptrace.stack.xtr import XtrConfig
+
+    return _from_dict(t, XtrConfig.from_dict)
+
+
+@section("petr", faults=_role_faults("lisptrace.stack.petr", "PETR_FAULTS"))
+def _petr(t: Table) -> Any:
+    from lisptrace.stack.petr import PetrConfig
+
+    return _from_dict(t, PetrConfig.from_dict)
+
+
+@section("pitr", faults=_role_faults("lisptrace.stack.petr", "PITR_FAULTS"))
+def _pitr(t: Table) -> Any:
+    from lisptrace.stack.petr import PitrConfig
+
+    return _from_dict(t, PitrConfig.from_dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MobileNodeSection:
+    """The ``[mobile-node]`` table: the node's configuration plus what only the process needs
+    (its name in logs, the nonce seed)."""
+
+    config: Any  # lisptrace.stack.mobile_node.MobileNodeConfig
+    name: str = "mobile-node"
+    seed: int | None = None
+
+
+@section("mobile-node", faults=_role_faults("lisptrace.stack.mobile_node", "FAULTS"))
+def _mobile_node(t: Table) -> MobileNodeSection:
+    from lisptrace.stack.mobile_node import MobileNodeConfig
+
+    name = t.text("name", "mobile-node")
+    seed = t.integer("seed", None, 0)
+    rest = {k: v for k, v in t.data.items() if k not in ("name", "seed")}
+    config = _from_dict(Table(rest, t.where), MobileNodeConfig.from_dict)
+    return MobileNodeSection(config, name, seed)
+
+
+@section("rtr")
+def _rtr(t: Table) -> Any:
+    from lisptrace.stack.rtr import RtrConfig
+
+    return _from_dict(t, RtrConfig.from_dict)
+
+
 @dataclass(frozen=True, slots=True)
 class StackConfig:
     """Every role section found in a file, by section name."""
