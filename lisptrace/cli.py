@@ -1,15 +1,26 @@
-"""The ``lisptrace`` command line. Each command calls library functions and prints."""
+"""The ``lisptrace`` command line. Each command calls library functions and prints.
+
+Exit statuses (docs/cli.md): 0 success; 2 usage or input error (one line on stderr);
+3 decoded, but a capture was truncated (every frame before the cut is in the output);
+130 interrupted.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from lisptrace import __version__
-from lisptrace.ingest.walk import CaptureError, dissect, read_frames
+from lisptrace.ingest.capture import CaptureError
+from lisptrace.ingest.walk import dissect, read_frames
 from lisptrace.render import anomaly_catalog_markdown, summary, tree
+
+EXIT_USAGE = 2
+EXIT_TRUNCATED = 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,8 +37,9 @@ def show(capture: Path, verbose: bool, all_frames: bool) -> None:
     """List the LISP messages of CAPTURE (pcap/pcapng, gzip allowed), one line each."""
     if not capture.is_file():
         raise click.UsageError(f"{capture}: no such file")
+    warnings: list[str] = []
     try:
-        for frame in read_frames(capture):
+        for frame in read_frames(capture, warnings):
             d = dissect(frame)
             if not d.protocol and not all_frames:
                 continue
@@ -43,6 +55,120 @@ def show(capture: Path, verbose: bool, all_frames: bool) -> None:
                 click.echo(f"{head} (not LISP)")
     except CaptureError as exc:
         raise click.UsageError(str(exc)) from None
+    for w in warnings:
+        click.echo(f"lisptrace: warning: {w}", err=True)
+    if warnings:
+        sys.exit(EXIT_TRUNCATED)
+
+
+def _table_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    from lisptrace.tables import TABLES
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        raise click.UsageError(
+            f"--tables: unknown table(s) {', '.join(unknown)} (tables: {', '.join(TABLES)})"
+        )
+    return [n for n in names if n != "packets"]
+
+
+@app.command()
+@click.argument("captures", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output directory (one file per table + manifest.json).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "arrow"]),
+    default="parquet",
+    show_default=True,
+    help="Parquet (zstd) or Arrow IPC files.",
+)
+@click.option("--tables", help="Comma-separated tables to write (packets is always written).")
+@click.option(
+    "--keys",
+    type=click.Path(path_type=Path),
+    help="TOML key file to verify Map-Register/Notify HMACs (see docs/cli.md).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a decoded output already in OUTPUT.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
+def decode(
+    captures: tuple[Path, ...],
+    out: Path,
+    fmt: str,
+    tables: str | None,
+    keys: Path | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Decode CAPTURE... (merged by time) into Arrow tables in OUTPUT."""
+    from lisptrace.ingest.decode import decode as run_decode
+    from lisptrace.ingest.keys import KeyFileError, load_keys
+
+    for c in captures:
+        if not c.is_file():
+            raise click.UsageError(f"{c}: no such file")
+    wanted = _table_list(tables)
+    ring = None
+    if keys is not None:
+        try:
+            ring = load_keys(keys)
+        except KeyFileError as exc:
+            raise click.UsageError(str(exc)) from None
+    show_bar = not quiet and sys.stderr.isatty()
+    try:
+        if show_bar:
+            summary_ = _with_progress(run_decode, captures, out, fmt, wanted, ring, overwrite)
+        else:
+            summary_ = run_decode(list(captures), out, fmt, wanted, ring, overwrite=overwrite)
+    except CaptureError as exc:
+        raise click.UsageError(str(exc)) from None
+    except FileExistsError as exc:
+        raise click.UsageError(f"{exc} (use --overwrite)") from None
+    for w in summary_.warnings:
+        click.echo(f"lisptrace: warning: {w}", err=True)
+    if not quiet:
+        click.echo(summary_.line(), err=True)
+    if summary_.truncated:
+        sys.exit(EXIT_TRUNCATED)
+
+
+def _with_progress(
+    run: Callable[..., Any],
+    captures: tuple[Path, ...],
+    out: Path,
+    fmt: str,
+    wanted: list[str] | None,
+    ring: Any,
+    overwrite: bool,
+) -> Any:
+    """Run the decode under a rich progress display on stderr (frames decoded, elapsed)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("decoding"),
+        BarColumn(),
+        TextColumn("{task.fields[frames]:,} frames"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("decode", total=None, frames=0)
+
+        def progress(frames: int) -> None:
+            bar.update(task, frames=frames)
+
+        return run(list(captures), out, fmt, wanted, ring, progress=progress, overwrite=overwrite)
 
 
 @app.command()
@@ -58,5 +184,5 @@ def main() -> None:
     except click.ClickException as exc:
         click.echo(f"lisptrace: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except (click.Abort, KeyboardInterrupt):
         sys.exit(130)

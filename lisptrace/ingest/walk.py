@@ -7,13 +7,12 @@ writes Arrow tables is built on top of the same demultiplexing rules.
 
 from __future__ import annotations
 
-import gzip
 import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import dpkt
 
@@ -23,16 +22,15 @@ from dissectors.lisp.message import parse_control
 from dissectors.mip6.ext import walk_ipv6
 from dissectors.mip6.mh import parse_mh
 from dissectors.mip6.nd import RouterAdvertisement
+from lisptrace.ingest.capture import CaptureError, open_capture
+
+__all__ = ["CaptureError", "Dissection", "Frame", "dissect", "read_frames"]
 
 LISP_CONTROL_PORT = 4342
 LISP_DATA_PORT = 4341
 IPPROTO_MH = 135
 IPPROTO_ICMPV6 = 58
 ICMPV6_ROUTER_ADVERTISEMENT = 134
-
-
-class CaptureError(Exception):
-    """The file is not a capture this reader understands (one line, for the CLI)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,30 +55,23 @@ class Dissection:
     error: DecodeError | None = None
 
 
-def _open(path: Path) -> BinaryIO:
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+def read_frames(path: Path, warnings: list[str] | None = None) -> Iterator[Frame]:
+    """Frames of a pcap or pcapng file (gzip-compressed or not), numbered from 1.
 
-
-def read_frames(path: Path) -> Iterator[Frame]:
-    """Frames of a pcap or pcapng file (gzip-compressed or not), numbered from 1."""
-    f = _open(path)
-    with f:
-        try:
-            head = f.read(4)
-            f.seek(0)
-            reader = dpkt.pcapng.Reader(f) if head == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(f)
-        except (ValueError, dpkt.dpkt.Error, OSError, EOFError) as exc:
-            raise CaptureError(f"{path}: not a pcap or pcapng capture ({exc})") from exc
-        linktype = reader.datalink()
-        number = 0
-        try:
-            for ts, buf in reader:
-                number += 1
-                yield Frame(number, round(float(ts) * 1e9), linktype, bytes(buf))
-        except (dpkt.dpkt.NeedData, dpkt.dpkt.UnpackError, EOFError, OSError) as exc:
-            raise CaptureError(f"{path}: capture cut after frame {number} ({exc})") from exc
+    Reads with :func:`~lisptrace.ingest.capture.open_capture`: a file that is not a capture
+    raises :class:`CaptureError` when opened; a capture cut mid-record yields every frame
+    before the cut, and its warning lines are appended to ``warnings`` (if given) at the end.
+    """
+    capture = open_capture(path)
+    for batch in capture.batches():
+        for i in range(len(batch)):
+            yield Frame(
+                int(batch.number[i]), int(batch.time_ns[i]), int(batch.linktype[i]), batch.frame(i)
+            )
+    if warnings is not None:
+        warnings.extend(capture.warnings)
+        if capture.truncated is not None and not capture.warnings:
+            warnings.append(f"{path}: capture truncated at byte {capture.truncated}")
 
 
 def _network_layer(frame: Frame) -> dpkt.Packet | None:

@@ -78,3 +78,81 @@ def test_anomalies_lists_the_catalog() -> None:
     assert out.returncode == 0
     assert "| `lisp.auth.bad_hmac` | error |" in out.stdout
     assert "| `mip6.bad_checksum` |" in out.stdout
+
+
+# -- decode ------------------------------------------------------------------------------------
+
+
+def test_decode_writes_tables_and_one_summary_line(tmp_path: Path) -> None:
+    out = run("decode", str(REGISTER), "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1  # piped: no progress bar, one summary line
+    assert lines[0].startswith("2 frames -> 2 control, 4 records, 5 locators")
+    assert (tmp_path / "out" / "packets.parquet").is_file()
+    assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_decode_arrow_tables_quiet(tmp_path: Path) -> None:
+    out = run(
+        "decode", str(REGISTER), "-o", str(tmp_path / "o"), "--format", "arrow",
+        "--tables", "control,records", "--quiet",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    names = sorted(p.name for p in (tmp_path / "o").iterdir())
+    assert names == ["control.arrow", "manifest.json", "packets.arrow", "records.arrow"]
+
+
+def test_decode_truncated_capture_exit_status_3(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(REGISTER.read_bytes()[:-7])
+    out = run("decode", str(cut), "-o", str(tmp_path / "o"))
+    assert out.returncode == 3
+    assert "warning:" in out.stderr and "cut" in out.stderr
+    assert "1 frames" in out.stderr and "(capture truncated)" in out.stderr
+
+
+def test_decode_input_errors_are_one_line_status_2(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"not a capture")
+    for args in (
+        ["decode", str(junk), "-o", str(tmp_path / "a")],
+        ["decode", str(tmp_path / "missing.pcap"), "-o", str(tmp_path / "b")],
+        ["decode", str(REGISTER), "-o", str(tmp_path / "c"), "--tables", "nope"],
+        ["decode", str(REGISTER)],
+    ):
+        out = run(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.strip().count("\n") == 0 and "Traceback" not in out.stderr
+
+
+def test_decode_keys_file(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[default]\nkey = "not-the-key"\n')
+    out = run("decode", str(REGISTER), "-o", str(tmp_path / "o"), "--keys", str(keys))
+    assert out.returncode == 0, out.stderr
+    assert "not-the-key" not in out.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sites.x]\nkey = 'secret-value'\n")
+    out = run("decode", str(REGISTER), "-o", str(tmp_path / "p"), "--keys", str(bad))
+    assert out.returncode == 2 and "secret-value" not in out.stderr
+
+
+def test_decode_refuses_to_overwrite_without_the_option(tmp_path: Path) -> None:
+    assert run("decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q").returncode == 0
+    again = run("decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q")
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert (
+        run("decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q", "--overwrite").returncode == 0
+    )
+
+
+def test_show_truncated_capture_lists_frames_then_warns(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(REGISTER.read_bytes()[:-7])
+    out = run("show", str(cut))
+    assert out.returncode == 3
+    assert len(out.stdout.splitlines()) == 1 and "Map-Register" in out.stdout
+    assert out.stderr.startswith("lisptrace: warning:") and "Traceback" not in out.stderr
