@@ -18,6 +18,8 @@ from lisptrace import __version__
 from lisptrace.ingest.capture import CaptureError
 from lisptrace.ingest.walk import dissect, read_frames
 from lisptrace.render import anomaly_catalog_markdown, summary, tree
+from lisptrace.stack.serve import ROLES
+from lisptrace.stack.serve import serve as run_role
 
 EXIT_USAGE = 2
 EXIT_TRUNCATED = 3
@@ -169,6 +171,34 @@ def _with_progress(
             bar.update(task, frames=frames)
 
         return run(list(captures), out, fmt, wanted, ring, progress=progress, overwrite=overwrite)
+
+
+@app.command()
+@click.argument("role", type=click.Choice(ROLES))
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="TOML file with the role's section.",
+)
+@click.option("--tun", metavar="IFNAME", help="TUN device carrying local hosts' traffic.")
+@click.option(
+    "--log",
+    "log_path",
+    type=click.Path(path_type=Path),
+    help="Decision log, JSON lines (default: stdout).",
+)
+def serve(role: str, config_path: Path, tun: str | None, log_path: Path | None) -> None:
+    """Run a reference LISP ROLE as a process until SIGTERM (see docs/stack.md)."""
+    if log_path is None:
+        sys.exit(run_role(role, str(config_path), tun=tun))
+    try:
+        stream = log_path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"--log {log_path}: {exc.strerror or exc}") from None
+    with stream:
+        sys.exit(run_role(role, str(config_path), tun=tun, log=stream))
 
 
 @app.command()

@@ -156,3 +156,54 @@ def test_show_truncated_capture_lists_frames_then_warns(tmp_path: Path) -> None:
     assert out.returncode == 3
     assert len(out.stdout.splitlines()) == 1 and "Map-Register" in out.stdout
     assert out.stderr.startswith("lisptrace: warning:") and "Traceback" not in out.stderr
+
+
+def test_serve_runs_a_role_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    config = tmp_path / "ms.toml"
+    config.write_text(
+        '[map-server]\nlisten = ["127.0.0.1:43420"]\n'
+        '[[map-server.sites]]\nname = "s"\neid-prefixes = ["10.1.0.0/16"]\n'
+        '[[map-server.sites.keys]]\nsecret = "k"\n'
+    )
+    log = tmp_path / "ms.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from lisptrace.cli import main; main()",
+            "serve",
+            "map-server",
+            "--config",
+            str(config),
+            "--log",
+            str(log),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(100):
+            if log.exists() and "serve-started" in log.read_text():
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+    kinds = [json.loads(line)["kind"] for line in log.read_text().splitlines()]
+    assert kinds[0] == "serve-started" and kinds[-1] == "serve-stopped"
+    assert "k" not in [
+        json.loads(line).get("fields", {}).get("secret") for line in log.read_text().splitlines()
+    ]
+
+
+def test_serve_config_error_is_one_line_and_status_2(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[map-server]\nlisten = ["127.0.0.1:4342"]\nno-such-key = 1\n')
+    out = run("serve", "map-server", "--config", str(config))
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "no-such-key" in out.stderr
