@@ -167,7 +167,7 @@ def test_serve_runs_a_role_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     config.write_text(
         '[map-server]\nlisten = ["127.0.0.1:43420"]\n'
         '[[map-server.sites]]\nname = "s"\neid-prefixes = ["10.1.0.0/16"]\n'
-        '[[map-server.sites.keys]]\nsecret = "k"\n'
+        '[[map-server.sites.keys]]\nsecret = "s3cr3t-value"\n'
     )
     log = tmp_path / "ms.log"
     proc = subprocess.Popen(
@@ -196,9 +196,7 @@ def test_serve_runs_a_role_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         proc.kill()
     kinds = [json.loads(line)["kind"] for line in log.read_text().splitlines()]
     assert kinds[0] == "serve-started" and kinds[-1] == "serve-stopped"
-    assert "k" not in [
-        json.loads(line).get("fields", {}).get("secret") for line in log.read_text().splitlines()
-    ]
+    assert "s3cr3t-value" not in log.read_text()
 
 
 def test_serve_config_error_is_one_line_and_status_2(tmp_path: Path) -> None:
