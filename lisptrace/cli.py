@@ -201,6 +201,19 @@ def serve(role: str, config_path: Path, tun: str | None, log_path: Path | None) 
         sys.exit(run_role(role, str(config_path), tun=tun, log=stream))
 
 
+@app.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def lab(args: tuple[str, ...]) -> None:
+    """Run a lab SCENARIO --out DIR in network namespaces (--list, --check, --cleanup,
+    regenerate captures/; see docs/lab.md). -h for its options."""
+    from lisptrace.lab.__main__ import main as lab_main
+
+    sys.exit(lab_main(list(args)))
+
+
 @app.command()
 def anomalies() -> None:
     """List every anomaly code the decoders can report (Markdown table)."""

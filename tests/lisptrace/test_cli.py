@@ -205,3 +205,10 @@ def test_serve_config_error_is_one_line_and_status_2(tmp_path: Path) -> None:
     out = run("serve", "map-server", "--config", str(config))
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "no-such-key" in out.stderr
+
+
+def test_lab_lists_its_scenarios() -> None:
+    out = run("lab", "--list")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("clean-roam ")
+    assert "fault-no-smr" in out.stdout
