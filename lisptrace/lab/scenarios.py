@@ -296,7 +296,7 @@ def _fault_scenarios() -> list[Scenario]:
             CLEAN_ROAM,
             "fault-private-rloc",
             "clean-roam, the correspondent's xTR registers and replies with an RFC 1918 RLOC "
-            "(priority 255).",
+            "(a usable locator, at its public RLOC's priority and weight).",
             xtr_faults=("private-rloc",),
             violations=("MN-NO-PRIVATE-RLOC",),
         ),

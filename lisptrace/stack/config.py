@@ -5,7 +5,7 @@ One file may hold the sections of several roles; each role reads its own table::
     [map-server]
     listen = ["192.0.2.1:4342"]          # UDP endpoints (address:port, [v6]:port)
     registration-timeout = 180           # seconds without a refresh (RFC 6833: 3 x 60 s)
-    profile = "9301"                     # "9301": ECM E bit when forwarding; "6830": no E bit
+    profile = "9301"                     # "9301": ECM E bit, nonce anti-replay; "6830": neither
     faults = []                          # see FAULTS["map-server"]
 
     [[map-server.sites]]

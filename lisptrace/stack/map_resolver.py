@@ -21,6 +21,7 @@ goes from the endpoint the request arrived on to the ITR-RLOC at the inner UDP s
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -93,6 +94,10 @@ class MapResolver:
         registered: PrefixTable[Any]
         if self.map_server is not None:
             answered, out = self.map_server.answer(now, msg, request, local)
+            ms_name = self.map_server.name  # the Map-Server decided these (serve.Colocated)
+            out = [
+                dataclasses.replace(o, role=ms_name) if isinstance(o, Decision) else o for o in out
+            ]
             if answered:
                 self.counters["resolved"] += 1
                 return out

@@ -11,7 +11,14 @@ byte digests). Every record must lie inside one of the site's prefixes (equal to
 no Map-Notify - but it is counted in :attr:`MapServer.rejected` by reason and logged as a
 ``register-rejected`` Decision. Reasons: ``malformed``, ``no-records``, ``bad-eid``,
 ``no-site``, ``unknown-key-id``, ``no-auth``, ``unsupported-algorithm``, ``bad-auth-length``,
-``bad-hmac``, ``eid-outside-site``, ``more-specific-not-allowed``.
+``bad-hmac``, ``eid-outside-site``, ``more-specific-not-allowed``, ``replayed-nonce``.
+
+**Anti-replay (MS-REG-REPLAY, RFC 9301 sec. 5.6), 9301 profile only**: a Map-Register that
+carries an xTR-ID (I bit) and authenticates is dropped - counted as ``replayed-nonce``, logged,
+no Map-Notify - when its nonce is not greater than the last one accepted for the same
+(xTR-ID, Site-ID); only accepted registers advance that nonce. The state lives in memory (a
+restarted Map-Server accepts any nonce once). Registers without an xTR-ID are not checked, and
+the 6830 profile checks nothing: 6830-era stacks (LISPmob sends nonce 0) never increment.
 
 An accepted register replaces the registration of each of its EID-prefixes (last writer wins;
 the merge bit is not implemented) and keeps it for ``registration-timeout`` seconds (default
@@ -189,6 +196,8 @@ class MapServer:
         self._expiry: list[tuple[float, EidPrefix]] = []  # heap, lazily cleaned
         self.counters: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
+        # MS-REG-REPLAY: (xTR-ID, Site-ID) -> the nonce of the last accepted Map-Register
+        self.last_nonce: dict[tuple[bytes, bytes], int] = {}
 
     # -- Role ---------------------------------------------------------------------------------
 
@@ -345,7 +354,24 @@ class MapServer:
             if p != owner and not site.accept_more_specifics:
                 detail = f"{p} is a more-specific of {owner}"
                 return self._reject(now, "more-specific-not-allowed", datagram, detail, **fields)
+        replay_key = self._replay_key(msg)
+        if replay_key is not None and replay_key in self.last_nonce:
+            last = self.last_nonce[replay_key]
+            if msg.nonce <= last:
+                detail = f"nonce 0x{msg.nonce:016x} not above the last accepted 0x{last:016x}"
+                fields["last_nonce"] = f"0x{last:016x}"
+                fields["xtr_id"] = replay_key[0].hex()
+                return self._reject(now, "replayed-nonce", datagram, detail, **fields)
+        if replay_key is not None:
+            self.last_nonce[replay_key] = msg.nonce
         return self._accept(now, msg, datagram, site, key, prefixes, fields)
+
+    def _replay_key(self, msg: MapRegister) -> tuple[bytes, bytes] | None:
+        """Whom MS-REG-REPLAY tracks the nonce of: (xTR-ID, Site-ID) of a 9301-profile
+        register that carries an xTR-ID; ``None``: not checked."""
+        if self.config.profile != "9301" or msg.xtr_id is None:
+            return None
+        return msg.xtr_id, msg.site_id or b""
 
     def _accept(
         self,

@@ -8,9 +8,17 @@ encapsulation, SMR handling):
 * on every change of its RLOC set it at once (MN-REG-IMMEDIATE) Map-Registers the new set, with
   priorities and weights, from each operational interface to every configured Map-Server
   (MN-REG-ALL-MS, MN-REG-EACH-LINK), flushes its map-cache (MN-CACHE-CLEAR) and sends SMRs to
-  the RLOCs of the peers it was exchanging data with (MN-SMR-REQUIRED, SMR-FORMAT);
+  the RLOCs of the peers it was exchanging data with (MN-SMR-REQUIRED, SMR-FORMAT) - not its
+  configured PETR, which only decapsulates and holds no map-cache entry for the node's EID,
+  unless that RLOC also sent data to the node (then it acts as a PITR and has one);
 * it refreshes its registration every ``register_interval`` seconds (MN-REG-PERIODIC), with a
   short TTL (MN-TTL-SHORT), want-Map-Notify set, optionally the proxy-Map-Reply bit;
+* a Map-Register whose locator set no Map-Notify has confirmed yet (on that interface, to that
+  Map-Server) is retransmitted 1, 2 and 4 s apart (3 retries, each with a fresh nonce; any of
+  their Map-Notifies stops it), then the periodic refresh takes over; none without
+  want-Map-Notify. Map-Register nonces increase (RFC 9301 sec. 5.6: the Map-Server's
+  anti-replay check, MS-REG-REPLAY): the caller's clock in microseconds in the high bits, so a
+  restarted node on the same (monotonic) clock keeps increasing;
 * it answers Map-Requests for its EID itself (A=1, nonce echoed: MN-ANSWER-WHEN-P0);
 * traffic covered by a negative mapping goes to its PETR (NEG-MR-TO-PETR);
 * behind a NAT it asks its Map-Server with an Info-Request from each new RLOC, compares the
@@ -88,7 +96,9 @@ FAULTS: dict[str, str] = {
     "no-cache-clear": "MN-CACHE-CLEAR",  # keeps its map-cache across a roam
     "private-rloc": "MN-NO-PRIVATE-RLOC",  # registers its private RLOC directly when NATed
 }
-"""Fault switch -> the catalog rule it breaks (and nothing else)."""
+"""Fault switch -> the catalog rule it breaks (and nothing else). The xTR's ``private-rloc``
+breaks the same rule another way (it lists a private RLOC as a usable locator:
+:mod:`lisptrace.stack.xtr`)."""
 
 LONG_TTL_MINUTES = 1440
 ACTIVE_ACTIVE = "active-active"
@@ -334,6 +344,7 @@ class Peer:
     rloc: IPAddress
     eid: IPAddress
     last_seen: float
+    last_inbound: float | None = None  # last data *from* this RLOC (None: we only sent)
 
 
 @dataclass(slots=True)
@@ -343,6 +354,24 @@ class PendingSmr:
     due: float
     left: int  # SMRs still to send (first one included)
     sent_at: float | None = None
+
+
+@dataclass(slots=True)
+class RegisterRetransmit:
+    """Retransmission of the Map-Register on one path (interface, Map-Server) until a
+    Map-Notify confirms the set it carries."""
+
+    interface: str
+    rloc: IPAddress
+    map_server: IPAddress
+    locators: tuple[Locator, ...]
+    due: float
+    retries: int = 0  # retransmissions sent so far
+    exhausted: bool = False  # the last retry went; ``due`` = when to give up waiting
+
+
+REGISTER_RETRY_FIRST = 1.0  # s: the first retransmission; then 2, 4 s (exponential back-off)
+REGISTER_RETRIES = 3  # then the periodic refresh takes over
 
 
 @dataclass(slots=True)
@@ -391,6 +420,10 @@ class MobileNode:
         self.peers: dict[IPAddress, Peer] = {}
         self.pending_smrs: dict[IPAddress, PendingSmr] = {}
         self.outstanding: dict[int, OutstandingRegister] = {}
+        self.retransmits: dict[tuple[str, IPAddress], RegisterRetransmit] = {}
+        # (interface, Map-Server) -> the locator set a verified Map-Notify confirmed there
+        self.confirmed: dict[tuple[str, IPAddress], tuple[Locator, ...]] = {}
+        self._last_register_nonce = 0
         self.advertised: tuple[Locator, ...] = ()
         self.registered_at: float | None = None  # last verified Map-Notify
         self.changed_at: float | None = None  # last RLOC-set change
@@ -428,6 +461,7 @@ class MobileNode:
             if t is not None
         ]
         times += [s.due for s in self.pending_smrs.values() if self._smr_wait_until is None]
+        times += [r.due for r in self.retransmits.values()]
         times += [
             st.sent + self.config.info_timeout for st in self.nat.values() if st.nonce is not None
         ]
@@ -450,6 +484,7 @@ class MobileNode:
                 out += self._request_round(now, "info-timeout")
         if self._register_due is not None and now >= self._register_due:
             out += self._register_round(now, self._due_reason)
+        out += self._retransmit_registers(now)
         if self._smr_wait_until is not None and now >= self._smr_wait_until:
             out.append(Decision(now, "smr-notify-timeout", "no Map-Notify yet: SMR anyway"))
             self._smr_wait_until = None
@@ -519,6 +554,7 @@ class MobileNode:
         # peers of the old RLOC set, before the cache goes (MN-SMR-REQUIRED)
         targets = [p for p in self.peers.values() if p.last_seen >= now - cfg.peer_window]
         self.peers = {p.rloc: p for p in targets}
+        targets, petr_skipped = self._smr_targets(now, targets)
         # NAT state belongs to an (interface, address); a new address asks again
         for name in list(self.nat):
             if (name, self.interfaces.get(name)) not in after or (name, self.interfaces[name]) in (
@@ -536,6 +572,15 @@ class MobileNode:
             out.append(Decision(now, "cache-kept", "fault no-cache-clear: map-cache kept"))
         else:
             out += self._clear_map_cache(now)
+        if petr_skipped is not None:
+            out.append(
+                Decision(
+                    now,
+                    "peer-skipped",  # (no "smr" in the kind: the lab times SMR decisions)
+                    f"no SMR to {petr_skipped.rloc}: the PETR, it sent us no data (no map-cache)",
+                    {"peer_rloc": str(petr_skipped.rloc), "reason": "petr"},
+                )
+            )
         if "no-smr" in cfg.faults:
             if targets:
                 out.append(Decision(now, "smr-suppressed", f"fault no-smr: {len(targets)} peer(s)"))
@@ -652,9 +697,11 @@ class MobileNode:
         ]
         if withheld:
             out.append(Decision(now, "private-rloc-withheld", ", ".join(withheld)))
+        retransmits, self.retransmits = self.retransmits, {}
         if not self.advertised:
+            if retransmits:
+                out.append(Decision(now, "register-retransmit-cancelled", "no locator to register"))
             return out
-        record = self.eid_record()
         for name, addr in self.interfaces.items():
             st = self.nat.get(name)
             if cfg.nat_traversal and (st is None or st.natted is None):
@@ -665,52 +712,126 @@ class MobileNode:
             for ms in cfg.map_servers:
                 if ms.version != addr.version:
                     continue
-                nonce = self.rng.getrandbits(64)
-                reg = MapRegister(
-                    nonce=nonce,
-                    key_id=cfg.key_id,
-                    records=(record,),
-                    proxy_map_reply=cfg.proxy_reply,
-                    want_map_notify=cfg.want_map_notify,
-                    xtr_id=cfg.effective_xtr_id if via_rtr else None,
-                    site_id=cfg.site_id if via_rtr else None,
-                ).sign(cfg.key, cfg.auth_length)
-                self.outstanding[nonce] = OutstandingRegister(nonce, now, name, ms, self.advertised)
-                fields: dict[str, object] = {
-                    "interface": name,
-                    "rloc": str(addr),
-                    "map_server": str(ms),
-                    "nonce": nonce,
-                    "locators": [str(loc.address) for loc in self.advertised],
-                    "ttl": record.ttl,
-                    "reason": why,
-                }
-                if via_rtr and st is not None and st.rtrs:
-                    rtr = next((r for r in st.rtrs if r.version == addr.version), st.rtrs[0])
-                    ecm = self._ecm(addr, ms, reg.build(), to_rtr=True)
-                    out.append(
-                        Send(
-                            Datagram(
-                                ecm,
-                                Endpoint(addr, LISP_DATA_PORT),
-                                Endpoint(rtr, LISP_CONTROL_PORT),
-                            )
-                        )
+                out += self._send_register(now, name, addr, ms, why)
+                path = (name, ms)
+                if cfg.want_map_notify and self.confirmed.get(path) != self.advertised:
+                    self.retransmits[path] = RegisterRetransmit(
+                        name, addr, ms, self.advertised, now + REGISTER_RETRY_FIRST
                     )
-                    fields["rtr"] = str(rtr)
-                    out.append(Decision(now, "register-sent-via-rtr", f"{name} via {rtr}", fields))
-                else:
-                    out.append(
-                        Send(
-                            Datagram(
-                                reg.build(),
-                                Endpoint(addr, LISP_CONTROL_PORT),
-                                Endpoint(ms, LISP_CONTROL_PORT),
-                            )
-                        )
-                    )
-                    out.append(Decision(now, "register-sent", f"{name} -> {ms}", fields))
         self._forget_old_registers(now)
+        return out
+
+    def _next_register_nonce(self, now: float) -> int:
+        """Increasing Map-Register nonces (RFC 9301 sec. 5.6, MS-REG-REPLAY): the clock in
+        microseconds above 16 random bits (two nodes started together differ), and always
+        above the previous one."""
+        stamp = (max(int(now * 1_000_000), 0) << 16) | self.rng.getrandbits(16)
+        nonce = max(self._last_register_nonce + 1, stamp) & 0xFFFF_FFFF_FFFF_FFFF
+        self._last_register_nonce = nonce
+        return nonce
+
+    def _send_register(
+        self,
+        now: float,
+        name: str,
+        addr: IPAddress,
+        ms: IPAddress,
+        why: str,
+        extra: dict[str, object] | None = None,
+    ) -> list[Output]:
+        """One signed Map-Register of the advertised set from interface ``name`` to ``ms``
+        (through the interface's RTR when it is NATed), remembered by nonce."""
+        cfg = self.config
+        out: list[Output] = []
+        st = self.nat.get(name)
+        via_rtr = st is not None and st.natted and "private-rloc" not in cfg.faults
+        record = self.eid_record()
+        nonce = self._next_register_nonce(now)
+        reg = MapRegister(
+            nonce=nonce,
+            key_id=cfg.key_id,
+            records=(record,),
+            proxy_map_reply=cfg.proxy_reply,
+            want_map_notify=cfg.want_map_notify,
+            xtr_id=cfg.effective_xtr_id if via_rtr else None,
+            site_id=cfg.site_id if via_rtr else None,
+        ).sign(cfg.key, cfg.auth_length)
+        self.outstanding[nonce] = OutstandingRegister(nonce, now, name, ms, self.advertised)
+        fields: dict[str, object] = {
+            "interface": name,
+            "rloc": str(addr),
+            "map_server": str(ms),
+            "nonce": nonce,
+            "locators": [str(loc.address) for loc in self.advertised],
+            "ttl": record.ttl,
+            "reason": why,
+            **(extra or {}),
+        }
+        if via_rtr and st is not None and st.rtrs:
+            rtr = next((r for r in st.rtrs if r.version == addr.version), st.rtrs[0])
+            ecm = self._ecm(addr, ms, reg.build(), to_rtr=True)
+            out.append(
+                Send(
+                    Datagram(ecm, Endpoint(addr, LISP_DATA_PORT), Endpoint(rtr, LISP_CONTROL_PORT))
+                )
+            )
+            fields["rtr"] = str(rtr)
+            out.append(Decision(now, "register-sent-via-rtr", f"{name} via {rtr}", fields))
+        else:
+            out.append(
+                Send(
+                    Datagram(
+                        reg.build(),
+                        Endpoint(addr, LISP_CONTROL_PORT),
+                        Endpoint(ms, LISP_CONTROL_PORT),
+                    )
+                )
+            )
+            out.append(Decision(now, "register-sent", f"{name} -> {ms}", fields))
+        return out
+
+    def _retransmit_registers(self, now: float) -> list[Output]:
+        """Map-Registers no Map-Notify confirmed: again after 1, 2, 4 s (a fresh, greater nonce
+        each time, so a Map-Server's anti-replay check never drops a retransmission whose
+        original arrived), then give up until the periodic refresh."""
+        out: list[Output] = []
+        for path, rt in list(self.retransmits.items()):
+            if rt.due > now:
+                continue
+            name, ms = path
+            fields: dict[str, object] = {
+                "interface": name,
+                "map_server": str(ms),
+                "retries": rt.retries,
+            }
+            if self.interfaces.get(name) != rt.rloc or rt.locators != self.advertised:
+                del self.retransmits[path]  # the path or the set changed (a new round is due)
+                out.append(
+                    Decision(now, "register-retransmit-cancelled", f"{name} -> {ms}", fields)
+                )
+                continue
+            if rt.exhausted:
+                del self.retransmits[path]
+                fields["next_register"] = self._register_due
+                detail = f"{name} -> {ms}: no Map-Notify after {rt.retries} retries"
+                if self._register_due is not None:
+                    detail += f", periodic refresh at {self._register_due:g}"
+                out.append(Decision(now, "register-retries-exhausted", detail, fields))
+                continue
+            rt.retries += 1
+            backoff = REGISTER_RETRY_FIRST * 2**rt.retries  # the wait after this one
+            rt.due = now + backoff
+            rt.exhausted = rt.retries >= REGISTER_RETRIES
+            fields.update(retries=rt.retries, next_in=backoff, last=rt.exhausted)
+            out.append(
+                Decision(
+                    now,
+                    "register-retransmit",
+                    f"{name} -> {ms}: no Map-Notify, retry {rt.retries}/{REGISTER_RETRIES}",
+                    fields,
+                )
+            )
+            out += self._send_register(now, name, rt.rloc, ms, "retransmit", {"retry": rt.retries})
         return out
 
     def _forget_old_registers(self, now: float) -> None:
@@ -743,6 +864,25 @@ class MobileNode:
                 {"nonce": msg.nonce, "map_server": str(sent.map_server)},
             )
         ]
+        path = (sent.interface, sent.map_server)
+        if sent.locators == self.advertised:  # confirms the current set on this path
+            self.confirmed[path] = sent.locators
+            rt = self.retransmits.pop(path, None)
+            if rt is not None and rt.retries:  # (a Notify in time: nothing was retransmitted)
+                out.append(
+                    Decision(
+                        now,
+                        "register-retransmit-stopped",
+                        f"{sent.interface} -> {sent.map_server}: Map-Notify after "
+                        f"{rt.retries} retries",
+                        {
+                            "interface": sent.interface,
+                            "map_server": str(sent.map_server),
+                            "retries": rt.retries,
+                            "nonce": msg.nonce,
+                        },
+                    )
+                )
         if self._smr_wait_until is not None and sent.locators == self.advertised:
             self._smr_wait_until = None
             out += self._send_due_smrs(now)
@@ -823,6 +963,28 @@ class MobileNode:
         if cfg.smr_after_notify and cfg.want_map_notify:
             self._smr_wait_until = now + cfg.smr_notify_wait
 
+    def _smr_targets(self, now: float, peers: list[Peer]) -> tuple[list[Peer], Peer | None]:
+        """The peers to SMR, and the PETR if it was left out. The configured PETR is a peer
+        only because we encapsulated to it; it decapsulates and forwards natively and holds
+        no map-cache entry for our EID (its decapsulation check reads the Map-Server, which
+        our Map-Register updates), so an SMR would be noise. If that RLOC also sent us data
+        within the peer window it is acting as a PITR too - it encapsulated to our old RLOC
+        from a map-cache entry for our EID - and is SMR'd like any peer (MN-SMR-COVERAGE:
+        PITRs are SMR targets). The evidence is the data, not configuration: the node has no
+        PITR setting."""
+        petr = self.config.petr
+        if petr is None:
+            return peers, None
+        window = now - self.config.peer_window
+        kept: list[Peer] = []
+        skipped: Peer | None = None
+        for p in peers:
+            if p.rloc == petr and (p.last_inbound is None or p.last_inbound < window):
+                skipped = p
+            else:
+                kept.append(p)
+        return kept, skipped
+
     def _send_due_smrs(self, now: float) -> list[Output]:
         out: list[Output] = []
         for rloc, smr in list(self.pending_smrs.items()):
@@ -871,7 +1033,9 @@ class MobileNode:
         ]
 
     def _peer_heard(self, now: float, rloc: IPAddress, eid: IPAddress, *, inbound: bool) -> None:
-        self.peers[rloc] = Peer(rloc, eid, now)
+        known = self.peers.get(rloc)
+        last_inbound = now if inbound else (known.last_inbound if known is not None else None)
+        self.peers[rloc] = Peer(rloc, eid, now, last_inbound)
         smr = self.pending_smrs.get(rloc)
         if inbound and smr is not None and smr.sent_at is not None:
             del self.pending_smrs[rloc]  # the peer updated (SMR-RATE: stop once it acted)

@@ -72,12 +72,16 @@ class Decision:
     Examples of kinds: ``register-accepted``, ``register-rejected``, ``notify-sent``,
     ``request-forwarded``, ``proxy-reply``, ``negative-reply``, ``cache-installed``,
     ``smr-sent``, ``decap-refused``. ``fields`` holds machine-readable values (never keys).
+    ``role`` names the role that decided when several share one process (a Map-Server
+    co-located with a Map-Resolver or PETR: see ``lisptrace.stack.serve.Colocated``); empty:
+    the process's own role.
     """
 
     time: float
     kind: str
     detail: str = ""
     fields: dict[str, object] = field(default_factory=dict)
+    role: str = ""
 
 
 Output = Send | Deliver | Decision

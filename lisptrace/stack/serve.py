@@ -15,11 +15,14 @@
        "kind": "register-accepted", "detail": "...", "fields": {...}}
 
   ``time`` is wall-clock UNIX seconds (the clock of captures and lab manifests), ``clock`` the
-  role's own (monotonic) time. Field values that are bytes are written in hex, addresses as
-  text; a field named like a key (``key``, ``secret``, ``password``, ``auth-data``...) is
-  written as ``"***"``. Two lines of the process itself frame the run: ``serve-started``
-  (fields: ``binds``, ``tun``, ``pid``; printed once every socket is bound, so a caller can
-  wait for it) and ``serve-stopped`` (the adapter's counters).
+  role's own (monotonic) time, ``role`` the role that decided: in a map-resolver or petr
+  process the co-located Map-Server's decisions (registrations, proxy replies, forwarding)
+  say ``map-server`` (its configured ``name``), the rest the process's role. Field values
+  that are bytes are written in hex, addresses as text; a field named like a key (``key``,
+  ``secret``, ``password``, ``auth-data``...) is written as ``"***"``. Two lines of the
+  process itself frame the run: ``serve-started`` (fields: ``binds``, ``tun``, ``pid``;
+  printed once every socket is bound, so a caller can wait for it) and ``serve-stopped`` (the
+  adapter's counters).
 * SIGTERM / SIGINT stop it cleanly: sockets and the TUN closed, exit status 0. A
   configuration error is one line on stderr and exit status 2; a run-time failure (a socket
   that cannot be bound, no TUN device) one line and status 1.
@@ -51,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import ipaddress
 import json
@@ -89,6 +93,10 @@ class Colocated:
     A datagram goes to the parts bound to its destination endpoint: the first whose
     ``accepts`` predicate (``None``: anything) takes it, else the first of them; a datagram on a
     socket no part listed (one opened on demand to send from) goes to the first part.
+
+    Each part's decisions carry its own role name (``Decision.role``, e.g. ``map-server`` for
+    the co-located Map-Server's ``register-accepted``) unless the part already set one, so the
+    log tells the parts apart; the process's own name is the first part's.
     """
 
     def __init__(self, parts: Sequence[tuple[Any, Callable[[Datagram], bool] | None]]) -> None:
@@ -102,20 +110,29 @@ class Colocated:
         owners = [(r, ok) for r, ok in self.parts if datagram.dst in r.bind()] or self.parts[:1]
         for role, accepts in owners:
             if accepts is None or accepts(datagram):
-                return list(role.receive(now, datagram))
-        return list(owners[0][0].receive(now, datagram))
+                return _tagged(role, role.receive(now, datagram))
+        return _tagged(owners[0][0], owners[0][0].receive(now, datagram))
 
     def tick(self, now: float) -> list[Output]:
         out: list[Output] = []
         for role, _ in self.parts:
             deadline = role.next_deadline()
             if deadline is not None and deadline <= now:
-                out += role.tick(now)
+                out += _tagged(role, role.tick(now))
         return out
 
     def next_deadline(self) -> float | None:
         times = [t for role, _ in self.parts if (t := role.next_deadline()) is not None]
         return min(times) if times else None
+
+
+def _tagged(role: Any, outputs: Sequence[Output]) -> list[Output]:
+    """``outputs`` with each decision not yet attributed attributed to ``role``."""
+    name = str(role.name)
+    return [
+        dataclasses.replace(o, role=name) if isinstance(o, Decision) and not o.role else o
+        for o in outputs
+    ]
 
 
 def _is_ecm(datagram: Datagram) -> bool:
@@ -231,7 +248,7 @@ class DecisionLog:
         line = {
             "time": round(decision.time + self.offset, 6),
             "clock": round(decision.time, 6),
-            "role": self.role,
+            "role": decision.role or self.role,
             "kind": decision.kind,
             "detail": decision.detail,
             "fields": _plain(decision.fields),

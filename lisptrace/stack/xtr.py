@@ -35,8 +35,11 @@ packet.
 
 Fault switches (``faults``): ``ignore-smr`` (breaks PEER-SMR-INVOKED: SMRs are logged and
 otherwise ignored), ``private-rloc`` (breaks MN-NO-PRIVATE-RLOC: registrations and Map-Replies
-also list ``private_rloc``, an RFC 1918 address, at priority 255 so no traffic is steered to
-it).
+also list ``private_rloc``, an RFC 1918 address, as a usable locator - the priority and weight
+of its best configured RLOC, not 255 - so that an audit which skips unusable locators still
+sees a private RLOC advertised for the EID; peers may steer flows to it, which is the point of
+the fault). The mobile node's switch of the same name breaks the same rule differently: behind
+a NAT it registers its own private address directly (see :mod:`lisptrace.stack.mobile_node`).
 """
 
 from __future__ import annotations
@@ -240,7 +243,8 @@ class XtrConfig:
       packets queued per pending EID.
     * ``allow_private_rlocs``: advertise RFC 1918 / fc00::/7 RLOCs (closed private
       deployments); by default such RLOCs are withheld from registrations and replies.
-    * ``private_rloc``: the RFC 1918 address the ``private-rloc`` fault advertises.
+    * ``private_rloc``: the RFC 1918 address the ``private-rloc`` fault advertises (as a usable
+      locator, at the best configured RLOC's priority and weight).
     * ``faults``: fault switches, see :data:`XTR_FAULTS`.
     * ``seed``: seeds the nonce generator (tests, reproducible captures); ``None`` = random.
     """
@@ -786,7 +790,8 @@ class Xtr:
 
     def advertised_locators(self, probed: IPAddress | None = None) -> tuple[Locator, ...]:
         """Our locator set as registered and replied: private RLOCs withheld unless allowed;
-        the ``private-rloc`` fault adds one at priority 255."""
+        the ``private-rloc`` fault adds ``private_rloc`` as a usable locator, with the priority
+        and weight of the best configured RLOC (priority 1, weight 100 without one)."""
         locs = [
             Locator(
                 lisp_address(r.address),
@@ -800,8 +805,16 @@ class Xtr:
             if self.config.allow_private_rlocs or not is_private(r.address)
         ]
         if "private-rloc" in self.faults:
+            best = min(self.config.rlocs, key=lambda r: r.priority, default=None)
+            priority, weight = (best.priority, best.weight) if best is not None else (1, 100)
             locs.append(
-                Locator(lisp_address(self.config.private_rloc), 255, 0, local=True, reachable=True)
+                Locator(
+                    lisp_address(self.config.private_rloc),
+                    priority,
+                    weight,
+                    local=True,
+                    reachable=True,
+                )
             )
         return tuple(locs)
 

@@ -323,6 +323,60 @@ def test_several_records_and_xtr_id_site_id() -> None:
     assert ms.lookup("10.1.7.9", now=1.0).prefix == EidPrefix.parse("10.1.7.0/24")  # type: ignore[union-attr]
 
 
+# -- MS-REG-REPLAY (9301 profile) ------------------------------------------------------------
+
+XTR_A, XTR_B, SITE = b"\x0a" * 16, b"\x0b" * 16, b"\x5e" * 8
+
+
+def replay_register(nonce: int, xtr_id: bytes | None = XTR_A, **kw: Any) -> bytes:
+    site_id = kw.pop("site_id", SITE if xtr_id is not None else None)
+    return mn_register(nonce=nonce, want_notify=True, xtr_id=xtr_id, site_id=site_id, **kw)
+
+
+def test_9301_drops_registers_whose_nonce_is_not_above_the_last_accepted() -> None:
+    ms = server()
+    assert decisions(deliver(ms, 1.0, replay_register(10)))[0].kind == "register-accepted"
+    for t, nonce in ((2.0, 10), (3.0, 9)):  # equal, then older: a replay
+        out = deliver(ms, t, replay_register(nonce))
+        [d] = decisions(out)
+        assert d.kind == "register-rejected" and d.fields["reason"] == "replayed-nonce"
+        assert d.fields["last_nonce"] == f"0x{10:016x}" and d.fields["xtr_id"] == XTR_A.hex()
+        assert sends(out) == []  # dropped: no Map-Notify
+    assert ms.rejected["replayed-nonce"] == 2
+    assert ms.lookup("10.1.0.5", now=3.0).registered_at == 1.0  # type: ignore[union-attr]
+    # a greater nonce is accepted and becomes the new floor
+    assert decisions(deliver(ms, 4.0, replay_register(11)))[0].kind == "register-accepted"
+    assert ms.last_nonce[(XTR_A, SITE)] == 11
+    assert ms.counters["registers-accepted"] == 2
+
+
+def test_9301_replay_state_is_per_xtr_id_and_site_id_and_only_after_auth() -> None:
+    ms = server()
+    deliver(ms, 1.0, replay_register(100))
+    # another xTR-ID, or the same xTR-ID in another Site-ID: its own nonce space
+    assert decisions(deliver(ms, 2.0, replay_register(5, XTR_B)))[0].kind == "register-accepted"
+    other_site = replay_register(5, site_id=b"\x01" * 8)
+    assert decisions(deliver(ms, 3.0, other_site))[0].kind == "register-accepted"
+    # a forged register (bad HMAC) with a huge nonce does not move the floor
+    forged = replay_register(2**63, key=WRONG)
+    assert decisions(deliver(ms, 4.0, forged))[0].fields["reason"] == "bad-hmac"
+    assert decisions(deliver(ms, 5.0, replay_register(101)))[0].kind == "register-accepted"
+    # no xTR-ID: nothing to track the nonce of (nonce 0 over and over)
+    for t in (6.0, 7.0):
+        kind = decisions(deliver(ms, t, replay_register(0, None)))[0].kind
+        assert kind == "register-accepted"
+    assert set(ms.last_nonce) == {(XTR_A, SITE), (XTR_B, SITE), (XTR_A, b"\x01" * 8)}
+
+
+def test_6830_profile_checks_no_nonce() -> None:
+    ms = server(extra='profile = "6830"')
+    for t, nonce in ((1.0, 0), (2.0, 0), (3.0, 7), (4.0, 3)):  # LISPmob: nonce 0; or random
+        out = deliver(ms, t, replay_register(nonce))
+        assert decisions(out)[0].kind == "register-accepted"
+        assert len(sends(out)) == 1  # each one notified
+    assert ms.rejected["replayed-nonce"] == 0 and ms.last_nonce == {}
+
+
 # -- read API for the PETR ------------------------------------------------------------------
 
 

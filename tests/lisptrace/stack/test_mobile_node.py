@@ -335,16 +335,22 @@ def test_interface_down_and_set_rlocs() -> None:
     assert n.interface_down(30.0, "wlan0", "203.0.113.200") == []  # not its address: no change
 
 
+def confirm(n: MobileNode, now: float, out: list[Output]) -> None:
+    """The Map-Server's Map-Notify for every Map-Register in ``out``."""
+    for d, reg in registers(out):
+        deliver_notify(n, now, d, reg)
+
+
 def test_periodic_registration_every_60_s() -> None:
     n = node()
-    n.tick(0.0)
+    confirm(n, 0.1, n.tick(0.0))
     assert n.next_deadline() == 60.0
     assert registers(n.tick(59.0)) == []
     out = n.tick(60.0)
     assert len(registers(out)) == 1
-    assert n.next_deadline() == 120.0
+    assert n.next_deadline() == 120.0  # a confirmed set: a refresh is not retransmitted
     # a roam restarts the period from the triggered registration
-    n.interface_up(70.0, "eth0", R_NEW)
+    confirm(n, 70.1, n.interface_up(70.0, "eth0", R_NEW))
     assert registers(n.tick(120.0)) == []
     assert len(registers(n.tick(130.0))) == 1
 
@@ -369,6 +375,163 @@ def test_map_notify_is_verified() -> None:
     assert kinds(n.receive(0.3, Datagram(stray, Endpoint.of(MS1, 4342), d.src))) == [
         "notify-rejected"
     ]
+
+
+# -- Map-Register retransmission ------------------------------------------------------------
+
+
+def fields_of(out: list[Output], kind: str) -> list[dict[str, object]]:
+    return [o.fields for o in out if isinstance(o, Decision) and o.kind == kind]
+
+
+def test_a_lost_register_after_a_roam_is_retransmitted_1_2_4_s_then_periodic() -> None:
+    n = node()
+    confirm(n, 0.1, n.tick(0.0))
+    assert n.next_deadline() == 60.0  # confirmed: nothing to retransmit
+    first = registers(n.interface_up(10.0, "eth0", R_NEW))  # lost (no route yet)
+    assert len(first) == 1 and n.next_deadline() == 11.0
+    sent_at: list[float] = []
+    nonces = [first[0][1].nonce]
+    t = 10.0
+    while (deadline := n.next_deadline()) is not None and deadline < 60.0:
+        t = deadline
+        out = n.tick(t)
+        for d, reg in registers(out):
+            sent_at.append(t)
+            nonces.append(reg.nonce)
+            assert d.src == Endpoint.of(R_NEW, 4342) and str(d.dst.address) == MS1
+            assert locators(reg) == [R_NEW] and reg.want_map_notify
+            assert verify(d.payload, KEY) is True
+        if registers(out):
+            (f,) = fields_of(out, "register-retransmit")
+            assert f["retries"] == len(sent_at) and f["last"] == (len(sent_at) == 3)
+            assert fields_of(out, "register-sent")[0]["reason"] == "retransmit"
+    assert sent_at == [11.0, 13.0, 17.0]  # back-off 1, 2, 4 s; at most 3 retries
+    assert t == 25.0  # the last one's wait (8 s) runs out: back to the periodic refresh
+    assert fields_of(out, "register-retries-exhausted")[0]["next_register"] == 70.0
+    assert nonces == sorted(set(nonces))  # a fresh, greater nonce each time (MS-REG-REPLAY)
+    assert n.next_deadline() == 70.0
+    out = n.tick(70.0)  # the refresh of a still unconfirmed set retransmits again
+    assert len(registers(out)) == 1 and n.next_deadline() == 71.0
+
+
+def test_retransmission_stops_on_the_map_notify_matched_by_nonce() -> None:
+    n = node()
+    confirm(n, 0.1, n.tick(0.0))
+    ((d0, reg0),) = registers(n.interface_up(10.0, "eth0", R_NEW))
+    out = n.tick(11.0)
+    ((d1, reg1),) = registers(out)
+    assert reg1.nonce != reg0.nonce
+    # a Notify with an unknown nonce does not stop it
+    bogus = MapNotify(nonce=reg1.nonce + 1, key_id=1, records=reg1.records).sign(KEY).build()
+    assert kinds(n.receive(11.5, Datagram(bogus, Endpoint.of(MS1, 4342), d1.src))) == [
+        "notify-rejected"
+    ]
+    assert n.next_deadline() == 13.0
+    # the (late) Notify of the first, "lost" register confirms the set as well
+    out = deliver_notify(n, 12.0, d0, reg0)
+    assert kinds(out) == ["notify-received", "register-retransmit-stopped"]
+    assert fields_of(out, "register-retransmit-stopped")[0]["retries"] == 1
+    assert n.retransmits == {} and n.next_deadline() == 70.0
+    assert registers(n.tick(13.0)) == []
+
+
+def test_a_notify_for_an_old_rloc_set_does_not_stop_the_retransmission() -> None:
+    n = node()
+    ((d_old, reg_old),) = registers(n.tick(0.0))  # never confirmed
+    n.interface_up(5.0, "eth0", R_NEW)
+    deliver_notify(n, 5.5, d_old, reg_old)  # confirms R_OLD, which is gone
+    assert n.next_deadline() == 6.0
+    assert len(registers(n.tick(6.0))) == 1
+
+
+def test_no_retransmission_without_want_map_notify() -> None:
+    n = node(want_map_notify=False)
+    out = n.tick(0.0)
+    (reg,) = [r for _, r in registers(out)]
+    assert not reg.want_map_notify
+    n.interface_up(10.0, "eth0", R_NEW)
+    assert n.retransmits == {} and n.next_deadline() == 70.0
+    assert registers(n.tick(11.0)) == []
+
+
+def test_each_path_is_retransmitted_on_its_own() -> None:
+    n = node(
+        map_servers=[MS1, MS2],
+        interfaces={"eth0": {"address": R_OLD}, "wlan0": {"address": R_WIFI}},
+    )
+    out = n.tick(0.0)
+    paths = {(d.src.address, d.dst.address): (d, r) for d, r in registers(out)}
+    assert len(paths) == 4
+    d, reg = paths[(ip(R_OLD), ip(MS1))]
+    deliver_notify(n, 0.5, d, reg)  # only eth0 -> MS1 confirmed
+    out = n.tick(1.0)
+    again = {(str(x.src.address), str(x.dst.address)) for x, _ in registers(out)}
+    assert again == {(R_OLD, MS2), (R_WIFI, MS1), (R_WIFI, MS2)}
+
+
+def test_retransmission_and_the_smr_after_notify_timer() -> None:
+    # the Map-Notify of a retransmission releases the SMRs ...
+    n = roam_setup()
+    out = n.interface_up(30.0, "eth0", R_NEW)  # lost
+    assert smrs(out) == [] and n.next_deadline() == 31.0
+    out = n.tick(31.0)  # the retransmission and the 1 s SMR wait fall due together
+    assert kinds(out).index("register-retransmit") < kinds(out).index("smr-notify-timeout")
+    assert len(smrs(out)) == 2  # SMRs do not wait for the retransmission's Notify
+    ((d, reg),) = registers(out)
+    out = deliver_notify(n, 31.2, d, reg)
+    assert "register-retransmit-stopped" in kinds(out) and smrs(out) == []
+    # ... and when the Notify beats the 1 s wait, SMRs go on it and nothing is retransmitted
+    n = roam_setup()
+    ((d, reg),) = registers(n.interface_up(30.0, "eth0", R_NEW))
+    out = deliver_notify(n, 30.3, d, reg)
+    assert kinds(out)[0] == "notify-received" and len(smrs(out)) == 2
+    assert "register-retransmit-stopped" not in kinds(out)
+    assert registers(n.tick(31.0)) == []
+
+
+# -- SMR targets: the PETR --------------------------------------------------------------------
+
+
+def petr_peer_setup() -> MobileNode:
+    """roam_setup, plus data to a non-LISP host through the PETR."""
+    n = roam_setup()
+    negative = EidRecord(IPv4.of("8.0.0.0"), 8, (), ttl=15, action=Action.NATIVELY_FORWARD)
+    out = resolve(n, 24.0, "8.8.8.8", negative)
+    assert [str(d.dst.address) for d in data_sent(out)] == [PETR]
+    assert ip(PETR) in n.peers
+    return n
+
+
+def test_the_petr_is_not_smrd() -> None:
+    n = petr_peer_setup()
+    out = n.interface_up(30.0, "eth0", R_NEW)
+    assert fields_of(out, "peer-skipped") == [{"peer_rloc": PETR, "reason": "petr"}]
+    out = n.tick(31.0)
+    assert {str(x.dst.address) for x, _ in smrs(out)} == {PEER_RLOC, PEER2_RLOC}
+    assert ip(PETR) not in n.pending_smrs
+
+
+def test_a_petr_that_also_sent_us_data_is_a_pitr_and_is_smrd() -> None:
+    n = petr_peer_setup()
+    inbound(n, 25.0, PETR, "8.8.8.8", R_OLD)  # a non-LISP host's reply, encapsulated by it
+    out = n.interface_up(30.0, "eth0", R_NEW)
+    assert "peer-skipped" not in kinds(out)
+    found = smrs(n.tick(31.0))
+    assert {str(x.dst.address) for x, _ in found} == {PEER_RLOC, PEER2_RLOC, PETR}
+    (to_petr,) = [smr for x, smr in found if str(x.dst.address) == PETR]
+    assert to_petr.records[0].eid_prefix == "8.8.8.8/32"
+    # data we keep sending to it afterwards does not forget that it sent us data
+    n = petr_peer_setup()
+    inbound(n, 25.0, PETR, "8.8.8.8", R_OLD)
+    n.send_packet(26.0, packet(EID, "8.8.8.8"))
+    assert n.peers[ip(PETR)].last_inbound == 25.0
+    # ... but inbound data older than the peer window does not count
+    n = petr_peer_setup()
+    inbound(n, 25.0, PETR, "8.8.8.8", R_OLD)
+    n.send_packet(80.0, packet(EID, "8.8.8.8"))
+    out = n.interface_up(90.0, "eth0", R_NEW)
+    assert fields_of(out, "peer-skipped") == [{"peer_rloc": PETR, "reason": "petr"}]
 
 
 # -- map-cache and SMRs ----------------------------------------------------------------------
@@ -705,7 +868,7 @@ def test_info_timeout_registers_directly() -> None:
 
 
 def test_info_requests_are_refreshed_and_a_lost_refresh_keeps_the_verdict() -> None:
-    n, d, req = nat_node()
+    n, d, req = nat_node(want_map_notify=False)  # no Map-Notify, no Map-Register retransmission
     n.receive(0.1, Datagram(info_reply(req, GLOBAL, 61001), d.dst, d.src))
     out = n.tick(60.1)  # the periodic round: NAT-IR-REFRESH, and the register via the RTR
     ((_, again),) = info_requests(out)
@@ -863,3 +1026,25 @@ def test_registers_with_the_reference_map_server_and_roams() -> None:
 
 def locators_of(rec: EidRecord) -> list[str]:
     return [str(loc.address) for loc in rec.locators]
+
+
+def test_registers_through_an_rtr_pass_the_9301_anti_replay_check() -> None:
+    """Registers with an xTR-ID (through the RTR): the first, its retransmissions, the periodic
+    refresh and a restarted node's are all above the last nonce the Map-Server accepted; a
+    replay of an old one is dropped."""
+    ms = map_server()  # 9301 profile (the default)
+    n, d, req = nat_node()
+    out = n.receive(0.1, Datagram(info_reply(req, GLOBAL, 61001), d.dst, d.src))
+    raws = [raw for _, _, raw in via_rtr(out)]
+    for t in (1.1, 3.1, 7.1, 60.1):  # 3 retransmissions (Notifies lost), then the refresh
+        raws += [raw for _, _, raw in via_rtr(n.tick(t))]
+    restarted, d2, req2 = nat_node()  # the same node restarted later on the same clock
+    out = restarted.receive(90.0, Datagram(info_reply(req2, GLOBAL, 61001), d2.dst, d2.src))
+    raws += [raw for _, _, raw in via_rtr(out)]
+    assert len(raws) == 6
+    src = Endpoint.of(RTR, 4342)
+    for i, raw in enumerate(raws):
+        out = ms.receive(100.0 + i, Datagram(raw, src, Endpoint.of(MS1, 4342)))
+        assert kinds(out) == ["register-accepted", "notify-sent"], i
+    out = ms.receive(110.0, Datagram(raws[2], src, Endpoint.of(MS1, 4342)))
+    assert kinds(out) == ["register-rejected"] and ms.rejected["replayed-nonce"] == 1

@@ -33,7 +33,7 @@ from lisptrace.stack import serve as serve_mod
 from lisptrace.stack.config import ConfigError, loads
 from lisptrace.stack.role import Datagram, Decision, Endpoint
 from lisptrace.stack.serve import Colocated, DecisionLog, RlocWatcher, build_role
-from tests.lisptrace.stack.messages import record, register
+from tests.lisptrace.stack.messages import ecm, map_request, record, register
 
 ROOT = Path(__file__).resolve().parents[3]
 KEY = b"serve-test-key"
@@ -318,6 +318,59 @@ def test_colocated_resolver_and_petr_share_the_map_server() -> None:
     petr, notes = build_role("petr", stack)
     assert isinstance(petr, Colocated) and notes == []
     assert set(petr.bind()) == {Endpoint.of("127.0.0.46", 4341), Endpoint.of("127.0.0.46", 4342)}
+
+
+def test_colocated_map_server_logs_under_its_own_role_name() -> None:
+    """Lab manifests find registrations by role: the co-located Map-Server's decisions say
+    ``map-server`` in a map-resolver or petr process (fake clock, no sockets)."""
+    ms = ms_config("127.0.0.46:4342")
+    ms = ms.replace("[map-server]\n", "[map-server]\nregistration-timeout = 30\n", 1)
+    text = ms + textwrap.dedent(
+        """
+        [map-resolver]
+        listen = ["127.0.0.46:4342"]
+
+        [petr]
+        rlocs = ["127.0.0.46"]
+        """
+    )
+    stack = loads(text)
+    reg = register([record("10.1.0.0/24", rlocs=("127.0.0.47",))], KEY, want_notify=True)
+    for name in ("map-resolver", "petr"):
+        proc, _ = build_role(name, stack)
+        assert proc.name == name  # the process's own name (serve-started, its own decisions)
+        local = Endpoint.of("127.0.0.46", 4342)
+        out = proc.receive(1.0, Datagram(reg, Endpoint.of("127.0.0.47", 4342), local))
+        roles = {o.kind: o.role for o in out if isinstance(o, Decision)}
+        assert roles == {"register-accepted": "map-server", "notify-sent": "map-server"}
+        stream = io.StringIO()
+        log = DecisionLog(stream, proc.name)
+        for o in out:
+            if isinstance(o, Decision):
+                log(o)
+        assert {json.loads(line)["role"] for line in stream.getvalue().splitlines()} == {
+            "map-server"
+        }
+        # timers too: the registration expires in the Map-Server part
+        expired = [o for o in proc.tick(31.0) if isinstance(o, Decision)]
+        assert [(d.kind, d.role) for d in expired] == [("registration-expired", "map-server")]
+    # the resolver: what the Map-Server answers is the Map-Server's, the negative reply its own
+    mr, _ = build_role("map-resolver", stack)
+    local = Endpoint.of("127.0.0.46", 4342)
+    mr.receive(1.0, Datagram(reg, Endpoint.of("127.0.0.47", 4342), local))
+    src = Endpoint.of("127.0.0.50", 40000)
+    for eid, kind, role in (
+        ("10.1.0.5/32", "request-forwarded", "map-server"),
+        ("10.9.0.5/32", "negative-reply", "map-resolver"),
+    ):
+        request = ecm(map_request(eid, "127.0.0.50"), "127.0.0.50", eid.split("/")[0]).build()
+        out = mr.receive(2.0, Datagram(request, src, local))
+        decided = [(o.kind, o.role) for o in out if isinstance(o, Decision)]
+        assert (kind, role) in decided, decided
+    # a decision of the process's own role keeps the process's name in the log
+    stream = io.StringIO()
+    DecisionLog(stream, "map-resolver")(Decision(0.0, "x"))
+    assert json.loads(stream.getvalue())["role"] == "map-resolver"
 
 
 def test_decision_log_is_json_without_keys() -> None:

@@ -510,6 +510,12 @@ def registered_locators(role: Xtr) -> list[tuple[str, int]]:
     return [(str(loc.address), loc.priority) for loc in msg.records[0].locators]
 
 
+def registered_set(role: Xtr) -> list[tuple[str, int, int]]:
+    msg = parse_control(sends(role.tick(0.0))[0].payload)
+    assert isinstance(msg, MapRegister)
+    return [(str(loc.address), loc.priority, loc.weight) for loc in msg.records[0].locators]
+
+
 def test_private_rlocs_are_withheld_unless_allowed() -> None:
     role = xtr(rlocs=[RLOC, "192.168.1.2"])
     assert registered_locators(role) == [(RLOC, 1)]
@@ -521,11 +527,26 @@ def test_private_rlocs_are_withheld_unless_allowed() -> None:
 def test_fault_private_rloc_advertises_an_rfc1918_rloc_and_nothing_else_changes() -> None:
     normal, faulty = xtr(), xtr(faults=["private-rloc"])
     assert registered_locators(normal) == [(RLOC, 1)]
-    assert registered_locators(faulty) == [(RLOC, 1), ("10.255.0.1", 255)]
+    # a usable locator (the public RLOC's priority and weight, not 255): MN-NO-PRIVATE-RLOC
+    # is broken even for an audit that ignores unusable locators
+    assert registered_set(faulty) == [(RLOC, 1, 100), ("10.255.0.1", 1, 100)]
     # its Map-Replies carry the same locator set as its registrations
     msg = parse_control(sends(faulty.receive(0.0, forwarded_request()))[0].payload)
     assert isinstance(msg, MapReply)
-    assert [str(x.address) for x in msg.records[0].locators] == [RLOC, "10.255.0.1"]
+    assert [(str(x.address), x.priority, x.weight) for x in msg.records[0].locators] == [
+        (RLOC, 1, 100),
+        ("10.255.0.1", 1, 100),
+    ]
+    assert all(x.priority != 255 for x in msg.records[0].locators)
+    # it follows the best configured RLOC's priority and weight
+    other = xtr(
+        rlocs=[
+            {"address": "192.0.2.7", "priority": 5, "weight": 30},
+            {"address": RLOC, "priority": 2, "weight": 40},
+        ],
+        faults=["private-rloc"],
+    )
+    assert registered_set(other)[-1] == ("10.255.0.1", 2, 40)
     # data path and ITR behaviour unchanged
     for role in (normal, faulty):
         resolved(role, now=1.0)
