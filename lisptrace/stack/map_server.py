@@ -18,7 +18,8 @@ carries an xTR-ID (I bit) and authenticates is dropped - counted as ``replayed-n
 no Map-Notify - when its nonce is not greater than the last one accepted for the same
 (xTR-ID, Site-ID); only accepted registers advance that nonce. The state lives in memory (a
 restarted Map-Server accepts any nonce once). Registers without an xTR-ID are not checked, and
-the 6830 profile checks nothing: 6830-era stacks (LISPmob sends nonce 0) never increment.
+the 6830 profile checks nothing: 6830-era stacks send nonce 0 or clock-derived ones that
+need not increase (OOR: see docs/interop.md).
 
 An accepted register replaces the registration of each of its EID-prefixes (last writer wins;
 the merge bit is not implemented) and keeps it for ``registration-timeout`` seconds (default
@@ -75,6 +76,8 @@ from dissectors.inet import IpPacket, UdpDatagram
 from dissectors.lisp.afi import IPv4, IPv6
 from dissectors.lisp.auth import verify
 from dissectors.lisp.ecm import EncapsulatedControlMessage
+from dissectors.lisp.info import Info
+from dissectors.lisp.lcaf import NatTraversal
 from dissectors.lisp.map_notify import MapNotify, MapNotifyAck
 from dissectors.lisp.map_register import MapRegister
 from dissectors.lisp.map_reply import MapReply
@@ -134,6 +137,10 @@ class Registration:
 
     def valid(self, now: float) -> bool:
         return now < self.expires_at
+
+
+def lisp_ip(address: IPAddress) -> IPv4 | IPv6:
+    return IPv4(address) if address.version == 4 else IPv6(address)  # type: ignore[arg-type]
 
 
 def reply_target(request: MapRequest, inner: IpPacket, local: Endpoint) -> Endpoint:
@@ -229,6 +236,8 @@ class MapServer:
                 )
         elif isinstance(msg, MapNotifyAck):
             self.counters["notify-acks"] += 1
+        elif isinstance(msg, Info) and not msg.reply:
+            out += self._info_request(now, msg, datagram)
         else:
             self.counters["ignored"] += 1
             out.append(Decision(now, "ignored", f"{type(msg).__name__} from {datagram.src}"))
@@ -309,6 +318,62 @@ class MapServer:
                 {"reason": reason, "source": str(datagram.src), **fields},
             )
         ]
+
+    def _info_request(self, now: float, msg: Info, datagram: Datagram) -> list[Output]:
+        """NAT traversal: an Info-Request for an EID of a site, signed with that site's key,
+        gets an Info-Reply to its observed source (NAT-IR-TRUTH: Global ETR RLOC/port = that
+        source, MS RLOC/port = where it arrived; the configured ``rtrs``), signed with the
+        same key. Unauthenticated or unknown ones are dropped, counted and logged."""
+        self.counters["info-requests"] += 1
+        fields: dict[str, object] = {"nonce": f"0x{msg.nonce:016x}", "source": str(datagram.src)}
+        try:
+            eid = EidPrefix.from_wire(msg.eid, msg.eid_mask_len)
+        except ValueError as exc:
+            return self._info_drop(now, f"bad EID: {exc}", fields)
+        hit = self._sites.lookup(eid)
+        if hit is None:
+            return self._info_drop(now, f"{eid} is in no site", fields)
+        site = hit[1]
+        key = self._key(site, msg.key_id_9301)
+        if key is None or verify(datagram.payload, key.secret.reveal()) is not True:
+            return self._info_drop(now, f"bad authentication for site {site.name!r}", fields)
+        src, local = datagram.src, datagram.dst
+        nat = NatTraversal(
+            ms_udp_port=local.port,
+            etr_udp_port=src.port,
+            global_etr_rloc=lisp_ip(src.address),
+            ms_rloc=lisp_ip(local.address),
+            rtr_rlocs=tuple(lisp_ip(r) for r in self.config.rtrs),
+        )
+        reply = Info(
+            reply=True,
+            nonce=msg.nonce,
+            key_id=msg.key_id,
+            ttl=self.config.info_ttl,
+            eid_mask_len=msg.eid_mask_len,
+            eid=msg.eid,
+            body=nat,
+        ).sign(key.secret.reveal(), len(msg.auth_data) or None)
+        self.counters["info-replies"] += 1
+        return [
+            Send(Datagram(reply.build(), local, src)),
+            Decision(
+                now,
+                "info-reply-sent",
+                f"{eid} seen as {src}",
+                {
+                    **fields,
+                    "site": site.name,
+                    "global_rloc": str(src.address),
+                    "global_port": src.port,
+                    "rtrs": [str(r) for r in self.config.rtrs],
+                },
+            ),
+        ]
+
+    def _info_drop(self, now: float, detail: str, fields: dict[str, object]) -> list[Output]:
+        self.counters["info-requests-dropped"] += 1
+        return [Decision(now, "info-request-dropped", detail, fields)]
 
     def _key(self, site: SiteConfig, key_id_9301: int) -> SiteKey | None:
         return next((k for k in site.keys if k.key_id == key_id_9301), None)
