@@ -8,10 +8,12 @@ reassembler across the whole stream), then
   options or IPv6 without extension headers, whole and consistent) **vectorised** over the
   batch buffer; everything else (nested LISP, GPE, L2, encrypted, IID 0xFFFFFF, odd inner
   headers, inner UDP with a checksum to verify) through :func:`dissectors.lisp.data.parse_data`;
-* ``control``/``records``/``locators``: through the codecs. A payload seen before (a bounded
-  cache keyed by the bytes) costs a lookup: its rows are taken from an Arrow table of the
-  cached payloads' rows. The others are decoded in two halves, one in a worker process (both
-  cores) that sends back Arrow record batches. ECM inner messages are rows of their own
+* ``control``/``records``/``locators``: through the codecs. A payload whose shape was seen
+  before (a bounded cache keyed by the bytes with the nonce and, without keys, the
+  Authentication Data blanked: :func:`_shape_key`) costs a lookup: its rows are taken from an
+  Arrow table of the cached payloads' rows, with its own nonces patched in. The others are
+  decoded in two shares, one in a worker process (both cores; the share adapts) that sends
+  back Arrow record batches. ECM inner messages are rows of their own
   (``parent_index``/``depth``), control messages inside data packets too; HMACs are
   verified with a :class:`~lisptrace.ingest.keys.KeyRing`; LISP over TCP 4342: the
   segment's payload is decoded when it holds whole messages;
@@ -149,6 +151,29 @@ def _anomaly_text(a: Anomaly) -> str:
     return f"{a.code}: {a.detail}" if a.detail else a.code
 
 
+def _anomaly_columns(per_row: Sequence[Sequence[str]]) -> tuple[pa.Array, pa.Array]:
+    """``anomalies`` (codes only) and ``anomaly_details`` from "code: detail" texts per row."""
+    counts = np.fromiter((len(t) for t in per_row), np.int32, len(per_row))
+    offsets = np.zeros(len(per_row) + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    codes: list[str] = []
+    details: list[str] = []
+    for texts in per_row:
+        for text in texts:
+            code, _, detail = text.partition(": ")
+            codes.append(code)
+            details.append(detail)
+    off = pa.array(offsets)
+    return (
+        pa.ListArray.from_arrays(off, pa.array(codes, pa.string())),
+        pa.ListArray.from_arrays(off, pa.array(details, pa.string())),
+    )
+
+
+def _no_anomalies(n: int) -> pa.Array:
+    return pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()))
+
+
 def _error_text(exc: DecodeError) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -255,6 +280,9 @@ class _Decoded:
     error: str | None = None
     error_offset: int | None = None
     templates: dict[str, tuple[int, int]] = field(default_factory=dict)  # table -> slot
+    # per control row: where in the payload its nonce is (-1: none / not patched); set when
+    # the payload is cached under its shape (nonces and auth data blanked, see _shape_key)
+    nonce_at: list[int] = field(default_factory=list)
 
 
 def _message_row(msg: ControlMessage, length: int) -> dict[str, Any]:
@@ -482,6 +510,59 @@ def _with_anomalies(msg: ControlMessage, r: Reader, start: int) -> ControlMessag
     return msg
 
 
+# -- the shape of a control payload (the cache key) --------------------------------------------
+
+_NONCE_TYPES = frozenset((1, 2, 3, 4, 5, 6))  # the 64-bit nonce at bytes 4..11
+_AUTH_TYPES = frozenset((3, 4, 5))  # Key ID, Auth Data Length, Auth Data at bytes 12..
+_ZERO8 = bytes(8)
+
+
+def _shape_key(payload: bytes, blank_auth: bool) -> tuple[bytes | tuple[bytes], tuple[int, ...]]:
+    """The cache key of a control payload and where its nonces are.
+
+    Map-Requests, -Replies, -Registers and -Notifies repeat on a network with a fresh nonce
+    (and so fresh Authentication Data) each time: the key blanks the nonce (the outer one, or
+    the inner one of an ECM whose inner UDP has no checksum to verify) and, when no HMAC is to
+    be verified (``blank_auth``), the Authentication Data. Neither changes any other column
+    nor any anomaly; the nonces are patched into the rows of each occurrence. A payload
+    without a blanked field keys by its bytes (a ``bytes`` key; blanked keys are tuples)."""
+    n = len(payload)
+    if n < 12:
+        return payload, ()
+    t = payload[0] >> 4
+    if t in _NONCE_TYPES:
+        if t in _AUTH_TYPES and blank_auth and n >= 16:
+            alen = int.from_bytes(payload[14:16], "big")
+            if 0 < alen <= n - 16:
+                return (b"".join((payload[:4], _ZERO8, payload[12:16], bytes(alen),
+                                  payload[16 + alen :])),), (4,)  # fmt: skip
+        return (payload[:4] + _ZERO8 + payload[12:],), (4,)
+    if t == 8 and n >= 4 + 20 + 8 + 12 and payload[4] == 0x45 and payload[13] == 17:
+        at = 4 + 20 + 8
+        if payload[at - 2 : at] == b"\0\0" and (payload[at] >> 4) in _NONCE_TYPES:
+            return (payload[: at + 4] + _ZERO8 + payload[at + 12 :],), (at + 4,)
+    return payload, ()
+
+
+def _nonce_slots(d: _Decoded, payload: bytes, offsets: tuple[int, ...]) -> bool:
+    """Set ``d.nonce_at`` from where each control row's nonce sits in ``payload``; False when
+    a row's nonce is not at one of ``offsets`` (the payload is then cached by its bytes)."""
+    at: list[int] = []
+    for row in d.control:
+        nonce = row.get("nonce")
+        if nonce is None:
+            at.append(-1)
+            continue
+        hit = [o for o in offsets if int.from_bytes(payload[o : o + 8], "big") == nonce]
+        if not hit:
+            return False
+        at.append(hit[0])
+    if offsets and d.control and max(at) < 0:
+        return False  # the blanked bytes are not a nonce of any row: key by the bytes
+    d.nonce_at = at
+    return True
+
+
 # -- data packets through the codec -----------------------------------------------------------
 
 
@@ -688,9 +769,8 @@ def _fast_data(
         "inner_src_port": pa.array(sp[m], pa.uint16(), mask=~has_ports[m]),
         "inner_dst_port": pa.array(dp[m], pa.uint16(), mask=~has_ports[m]),
         "inner_length": ilen[m],
-        "anomalies": pa.ListArray.from_arrays(
-            pa.array(np.zeros(len(fm) + 1, np.int32)), pa.array([], pa.string())
-        ),
+        "anomalies": _no_anomalies(len(fm)),
+        "anomaly_details": _no_anomalies(len(fm)),
     }
     return cols, m
 
@@ -774,6 +854,8 @@ class BatchDecoder:
         self._store = _TemplateStore()
         self._full = False
         self.cache_hits = 0
+        self.shape_cache = True  # False: control payloads cached by their bytes only (tests)
+        self._share = 0.6  # of a batch's control misses sent to the worker (adapts)
 
     def close(self) -> None:
         """Stop the worker process (if one was started)."""
@@ -781,23 +863,36 @@ class BatchDecoder:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
+    def _submit(self, misses: list[tuple[int, bytes]]) -> tuple[Any, int]:
+        """Send the first share of the misses to the worker process (if worth it): it decodes
+        them while this process does the rest of the batch. (future or None, how many)."""
+        if not (self.use_pool and len(misses) >= POOL_MIN_MISSES):
+            return None, 0
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=mp.get_context("fork"), initializer=_pool_init
+            )
+        half = int(len(misses) * self._share)
+        return self._pool.submit(_decode_misses, [p for _, p in misses[:half]], self.keys), half
+
     def _misses(
-        self, misses: list[tuple[int, bytes]], batch: FrameBatch, extra: _Extra
+        self,
+        misses: list[tuple[int, bytes]],
+        batch: FrameBatch,
+        extra: _Extra,
+        submitted: tuple[Any, int] = (None, 0),
     ) -> dict[str, pa.Table]:
-        """Control payloads not in the cache: half in the worker process, half here."""
+        """Control payloads not in the cache: a share in the worker process, the rest here."""
         payloads = [p for _, p in misses]
         rows = np.array([i for i, _ in misses], np.int64)
-        future = None
-        half = 0
-        if self.use_pool and len(misses) >= POOL_MIN_MISSES:
-            if self._pool is None:
-                self._pool = concurrent.futures.ProcessPoolExecutor(
-                    1, mp_context=mp.get_context("fork"), initializer=_pool_init
-                )
-            half = len(payloads) * 3 // 5  # the worker does only this; this process does more
-            future = self._pool.submit(_decode_misses, payloads[:half], self.keys)
+        future, half = submitted
         parts = [(half, _decode_misses(payloads[half:], self.keys))]
         if future is not None:
+            # balance the two processes: the worker takes more while it finishes first
+            if future.done():
+                self._share = min(0.95, self._share + 0.05)
+            else:
+                self._share = max(0.2, self._share - 0.05)
             parts.insert(0, (0, future.result()))
         out: dict[str, list[pa.Table]] = {}
         for base, (batches, anomalies, errors) in parts:
@@ -814,16 +909,32 @@ class BatchDecoder:
                 out.setdefault(t, []).append(pa.Table.from_batches([b]))
         return {t: pa.concat_tables(v) for t, v in out.items()}
 
-    def _remember(self, misses: list[tuple[int, bytes]]) -> None:
-        """Payloads seen twice in a batch are decoded once more into the cache: repeated
-        payloads (retransmissions, a generator's templates) then cost a lookup."""
-        if len(misses) < 2:
-            return
-        seen: set[bytes] = set()
-        for _, p in misses:
-            if p in seen and p not in self._cache:
-                self._control(p, False)
-            seen.add(p)
+    def _first_sightings(
+        self, misses: list[tuple[int, bytes, Any, tuple[int, ...]]]
+    ) -> tuple[list[tuple[int, _Decoded]], list[tuple[int, bytes]]]:
+        """Misses whose key comes twice or more in the batch are decoded once, here, into the
+        cache (repeated payloads and shapes then cost a lookup); the rest as they are."""
+        count: dict[Any, int] = {}
+        for _, _, key, _ in misses:
+            count[key] = count.get(key, 0) + 1
+        hits: list[tuple[int, _Decoded]] = []
+        rest: list[tuple[int, bytes]] = []
+        for i, payload, key, offsets in misses:
+            if count[key] < 2:
+                rest.append((i, payload))
+                continue
+            d = self._cache.get(key)
+            if d is None:
+                d = decode_control(payload, self.keys)
+                if offsets and not _nonce_slots(d, payload, offsets):
+                    count[key] = 0  # not where the shape says: these decode one by one
+                    rest.append((i, payload))
+                    continue
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._full = True  # start over at the next batch
+                self._cache[key] = d
+            hits.append((i, d))
+        return hits, rest
 
     # the cache of control payloads
     def _control(self, payload: bytes, via_tcp: bool) -> _Decoded:
@@ -853,6 +964,35 @@ class BatchDecoder:
         out: dict[str, pa.RecordBatch] = {}
         kind = lay.kind
         want = self.tables
+        cached: list[tuple[int, _Decoded]] = []
+        missed_: list[tuple[int, bytes, Any, tuple[int, ...]]] = []
+        cache = self._cache
+        blank_auth = self.keys is None
+        shapes = self.shape_cache
+        reassembled = lay.reassembled
+        for i in np.flatnonzero(kind == Kind.LISP_CONTROL).tolist():
+            payload = lay.payload_bytes(i, batch)
+            if shapes and i not in reassembled:
+                key, offsets = _shape_key(payload, blank_auth)
+            else:
+                key, offsets = payload, ()
+            d = cache.get(key)
+            if d is None:
+                missed_.append((i, payload, key, offsets))
+                continue
+            cached.append((i, d))
+        self.cache_hits += len(cached)
+        misses: list[tuple[int, bytes]] = []
+        if missed_:
+            first, misses = self._first_sightings(missed_)
+            if first:
+                cached = sorted(cached + first, key=lambda x: x[0])
+        for i, d in cached:
+            if d.anomalies:
+                extra.anomalies.setdefault(i, []).extend(d.anomalies)
+            if d.error is not None:
+                extra.error[i] = (d.error, d.error_offset)
+        submitted = self._submit(misses) if misses else (None, 0)
         data_rows = np.flatnonzero(kind == Kind.LISP_DATA)
         fast_cols: dict[str, Any] | None = None
         slow_data: list[int] = []
@@ -871,21 +1011,6 @@ class BatchDecoder:
             self._data_row(batch, lay, i, False, acc, extra)
         for i in np.flatnonzero(kind == Kind.LISP_GPE).tolist():
             self._data_row(batch, lay, i, True, acc, extra)
-        cached: list[tuple[int, _Decoded]] = []
-        misses: list[tuple[int, bytes]] = []
-        cache = self._cache
-        for i in np.flatnonzero(kind == Kind.LISP_CONTROL).tolist():
-            payload = lay.payload_bytes(i, batch)
-            d = cache.get(payload)
-            if d is None:
-                misses.append((i, payload))
-                continue
-            self.cache_hits += 1
-            cached.append((i, d))
-            if d.anomalies:
-                extra.anomalies.setdefault(i, []).extend(d.anomalies)
-            if d.error is not None:
-                extra.error[i] = (d.error, d.error_offset)
         for i in np.flatnonzero(kind == Kind.LISP_TCP).tolist():
             payload = lay.payload_bytes(i, batch)
             if payload:
@@ -894,8 +1019,7 @@ class BatchDecoder:
             self._mobility(batch, lay, i, acc, extra)
         for i in np.flatnonzero(kind == Kind.ICMPV6_RA).tolist():
             self._nd(batch, lay, i, acc, extra)
-        missed = self._misses(misses, batch, extra) if misses else {}
-        self._remember(misses)
+        missed = self._misses(misses, batch, extra, submitted) if misses else {}
         packets = self._packets(batch, lay, extra)
         out["packets"] = packets
         for table in ("control", "records", "locators", "data", "mobility", "nd_map"):
@@ -903,7 +1027,7 @@ class BatchDecoder:
                 continue
             parts: list[pa.Table] = []
             if table in ("control", "records", "locators") and cached:
-                t = _from_templates(table, cached, batch, self._store)
+                t = _from_templates(table, cached, batch, self._store, lay)
                 if t is not None:
                     parts.append(t)
             if table in missed:
@@ -1012,14 +1136,13 @@ class BatchDecoder:
             anomalies[i] = list(texts)
         for i, texts in extra.anomalies.items():
             anomalies.setdefault(i, []).extend(texts)
-        counts = np.zeros(n, np.int32)
-        values: list[str] = []
-        for i in sorted(anomalies):
-            counts[i] = len(anomalies[i])
-            values.extend(anomalies[i])
-        offsets = np.zeros(n + 1, np.int32)
-        np.cumsum(counts, out=offsets[1:])
-        anom = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.string()))
+        if anomalies:
+            per_row: list[list[str]] = [[]] * n
+            for i, texts in anomalies.items():
+                per_row[i] = texts
+            anom, details = _anomaly_columns(per_row)
+        else:
+            anom = details = _no_anomalies(n)
         errors: list[str | None] = [None] * n
         error_off: list[int | None] = [None] * n
         for i, text in lay.error.items():
@@ -1066,6 +1189,7 @@ class BatchDecoder:
             "reassembled": lay.fragment == Fragmentation.COMPLETES,
             "layer": _LAYER_ARRAY.take(pa.array(lay.kind)),
             "anomalies": anom,
+            "anomaly_details": details,
             "error": pa.array(errors, pa.string()),
             "error_offset": pa.array(error_off, pa.int32()),
         }
@@ -1105,45 +1229,21 @@ def _dict_batch(
     for name in schema(table).names:
         if name in present and name not in _PER_FRAME:
             if name == "anomalies":
-                cols[name] = [d.get(name) or [] for d in dicts]
+                cols[name], cols["anomaly_details"] = _anomaly_columns(
+                    [d.get(name) or [] for d in dicts]
+                )
+            elif name == "anomaly_details":
+                continue
             elif name in ("via_data", "via_tcp"):
                 cols[name] = [bool(d.get(name)) for d in dicts]
             else:
                 cols[name] = [d.get(name) for d in dicts]
     if "anomalies" in schema(table).names and "anomalies" not in cols:
-        cols["anomalies"] = pa.ListArray.from_arrays(
-            pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string())
-        )
+        cols["anomalies"] = cols["anomaly_details"] = _no_anomalies(n)
     if table == "control":
         for name in ("via_data", "via_tcp"):
             cols.setdefault(name, np.zeros(n, np.bool_))
-    try:
-        return make_batch(table, cols, n)
-    except (pa.ArrowInvalid, OverflowError, TypeError):
-        return make_batch(table, _fitting(table, cols), n)
-
-
-def _fitting(table: str, cols: dict[str, Any]) -> dict[str, Any]:
-    """Columns whose values fit their Arrow types (a value out of range becomes null). The
-    codecs keep wire fields in range; this only guards a bug from costing the batch."""
-    sch = schema(table)
-    out = dict(cols)
-    for name, values in cols.items():
-        if not isinstance(values, list):
-            continue
-        typ = sch.field(name).type
-        try:
-            pa.array(values, type=typ)
-        except (pa.ArrowInvalid, OverflowError, TypeError):
-            fixed = []
-            for v in values:
-                try:
-                    pa.array([v], type=typ)
-                    fixed.append(v)
-                except (pa.ArrowInvalid, OverflowError, TypeError):
-                    fixed.append(None)
-            out[name] = fixed
-    return out
+    return make_batch(table, cols, n)
 
 
 class _TemplateStore:
@@ -1154,6 +1254,8 @@ class _TemplateStore:
         self.tables: dict[str, pa.Table | None] = {}
         self.rows: dict[str, int] = {}
         self.pending: dict[str, list[pa.RecordBatch]] = {}
+        self.nonce_at: list[int] = []  # per control template row (see _Decoded.nonce_at)
+        self._nonce_at: npt.NDArray[np.int64] | None = None
 
     def slots(self, ds: list[_Decoded], table: str) -> npt.NDArray[np.int64]:
         """``(len(ds), 2)`` (first row, rows) of each payload's rows; new ones are added in
@@ -1171,6 +1273,9 @@ class _TemplateStore:
                 mine = getattr(d, table)
                 d.templates[table] = (start + len(rows), len(mine))
                 rows.extend((0, r) for r in mine)
+                if table == "control":
+                    self.nonce_at.extend(d.nonce_at or [-1] * len(mine))
+                    self._nonce_at = None
             if rows:
                 self.pending.setdefault(table, []).append(_dict_batch(table, rows, None, None))
                 self.rows[table] = start + len(rows)
@@ -1186,9 +1291,18 @@ class _TemplateStore:
         assert current is not None
         return current
 
+    def nonce_offsets(self) -> npt.NDArray[np.int64]:
+        if self._nonce_at is None:
+            self._nonce_at = np.array(self.nonce_at, np.int64)
+        return self._nonce_at
+
 
 def _from_templates(
-    table: str, occurrences: list[tuple[int, _Decoded]], batch: FrameBatch, store: _TemplateStore
+    table: str,
+    occurrences: list[tuple[int, _Decoded]],
+    batch: FrameBatch,
+    store: _TemplateStore,
+    lay: Layers | None = None,
 ) -> pa.Table | None:
     """Rows of cached control payloads: their template rows taken once per occurrence."""
     slots = store.slots([d for _, d in occurrences], table)
@@ -1204,7 +1318,35 @@ def _from_templates(
     sch = schema(table)
     t = t.set_column(0, sch.field("frame"), pa.array(batch.number[frames]))
     t = t.set_column(1, sch.field("time_ns"), pa.array(batch.time_ns[frames]))
+    if table == "control" and lay is not None:
+        t = _patch_nonces(t, take, frames, batch, store, lay)
     return t
+
+
+def _patch_nonces(
+    t: pa.Table,
+    take: npt.NDArray[np.int64],
+    frames: npt.NDArray[np.int64],
+    batch: FrameBatch,
+    store: _TemplateStore,
+    lay: Layers,
+) -> pa.Table:
+    """Each occurrence's own nonces (its payload's bytes) into rows taken from templates."""
+    at = store.nonce_offsets()[take]
+    rows = at >= 0
+    if not rows.any():
+        return t
+    if lay.reassembled:  # their payloads are not in the buffer (they are keyed by bytes)
+        rows &= ~np.isin(frames, np.fromiter(lay.reassembled, np.int64))
+    start = batch.offset[frames[rows]] + lay.payload_offset[frames[rows]] + at[rows]
+    raw = _gather(np.frombuffer(batch.buf, np.uint8), start, 8)
+    nonces = raw.copy().view(">u8").ravel().astype(np.uint64)
+    col = t.column("nonce")
+    valid = col.is_valid().to_numpy(zero_copy_only=False)
+    merged = pc.fill_null(col, 0).to_numpy().astype(np.uint64)
+    merged[rows] = nonces
+    i = t.schema.get_field_index("nonce")
+    return t.set_column(i, t.schema.field(i), pa.array(merged, pa.uint64(), mask=~valid))
 
 
 def _outer_addresses(

@@ -234,9 +234,13 @@ def classify(version: int, proto: int, sport: int, dport: int, first_byte: int, 
 def _gather(a: U8, idx: npt.NDArray[np.int64], width: int) -> U8:
     """``(n, width)`` bytes starting at each ``idx``; bytes past the buffer's end read as 0."""
     size = len(a)
-    inside = idx + width <= size
+    inside = (idx + width <= size) & (idx >= 0)
     if size >= width:
-        out = sliding_window_view(a, width)[np.where(inside, idx, 0)]
+        # one item of ``width`` bytes per row (a memcpy each), not ``width`` single bytes
+        items = np.ndarray(
+            shape=(size - width + 1,), dtype=np.dtype((np.void, width)), buffer=a, strides=(1,)
+        )
+        out = items[np.where(inside, idx, 0)].view(np.uint8).reshape(-1, width)
     else:
         out = np.zeros((len(idx), width), np.uint8)
     if not inside.all():  # the last frames of the buffer: read from a zero-padded tail

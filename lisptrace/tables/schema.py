@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a column is added, removed, renamed or retyped."""
 
 META_VERSION = b"lisptrace.schema_version"
@@ -109,6 +110,15 @@ def _anomalies(what: str) -> pa.Field:
     )
 
 
+def _anomaly_details() -> pa.Field:
+    return _f(
+        "anomaly_details",
+        _list(pa.string()),
+        "What each code of `anomalies` saw, item by item (same length as `anomalies`; an "
+        "empty string for a code raised without detail).",
+    )
+
+
 def _list(item: pa.DataType) -> pa.DataType:
     """A list type; items named ``element`` as Parquet names them, so both formats agree."""
     return pa.list_(pa.field("element", item))
@@ -186,6 +196,7 @@ PACKETS = _schema(
             nullable=False,
         ),
         _anomalies("the frame (every layer, including the messages in other tables)"),
+        _anomaly_details(),
         _f(
             "error",
             pa.string(),
@@ -387,6 +398,7 @@ CONTROL = _schema(
         _f("nat_rtrs", _list(pa.string()), "NAT LCAF RTR RLOCs."),
         _f("shared_ext_subtype", pa.uint16(), "Shared Extension (type 15) sub-type."),
         _anomalies("this message (not its inner ECM message, which has its own row)"),
+        _anomaly_details(),
     ],
 )
 
@@ -565,6 +577,7 @@ DATA = _schema(
             "or as its IP length field says when truncated).",
         ),
         _anomalies("this header and its payload"),
+        _anomaly_details(),
     ],
 )
 
@@ -592,7 +605,11 @@ MOBILITY = _schema(
             "Checksum verified with the pseudo-header (HoA / RH2 "
             "addresses); null if it could not be checked.",
         ),
-        _f("sequence", pa.uint16(), "Sequence number; null for types without one."),
+        _f(
+            "sequence",
+            pa.uint32(),
+            "Sequence number (16 bits; 32 bits in a Heartbeat); null for types without one.",
+        ),
         _f(
             "lifetime",
             pa.uint16(),
@@ -647,6 +664,7 @@ MOBILITY = _schema(
             "Mobility option names in wire order (`type-N` for unknown ones).",
         ),
         _anomalies("this Mobility Header"),
+        _anomaly_details(),
     ],
 )
 
@@ -671,6 +689,7 @@ ND_MAP = _schema(
         _f("length_ok", pa.bool_(), "True iff Length is 3.", nullable=False),
         _f("router_lifetime", pa.uint16(), "Router Lifetime of the RA in seconds."),
         _anomalies("this option"),
+        _anomaly_details(),
     ],
 )
 
@@ -837,10 +856,13 @@ def canonical_from_bin(
     inverse[mapped] = inv4.ravel()
     if not mapped.all():
         other = ~mapped
-        keys = arr[other].view(np.dtype((np.void, 16))).ravel()
-        uniq6, inv6 = np.unique(keys, return_inverse=True)
-        inverse[other] = inv6.ravel() + len(names)
-        names += [socket.inet_ntop(socket.AF_INET6, k.tobytes()) for k in uniq6]
+        keys = np.ascontiguousarray(arr[other])
+        fsb = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(16), len(keys), [None, pa.py_buffer(keys)]
+        )
+        enc = pc.dictionary_encode(fsb)  # a hash: faster than sorting 16-byte values
+        inverse[other] = enc.indices.to_numpy() + len(names)
+        names += [socket.inet_ntop(socket.AF_INET6, k) for k in enc.dictionary.to_pylist()]
     mask = None if present is None else ~np.asarray(present, dtype=bool)
     indices = pa.array(inverse, mask=mask)
     out = pa.DictionaryArray.from_arrays(indices, pa.array(names, pa.string())).cast(pa.string())

@@ -29,6 +29,8 @@ MANIFEST = "manifest.json"
 MANIFEST_KIND = "lisptrace-decoded"
 SUFFIX: dict[str, str] = {"parquet": ".parquet", "arrow": ".arrow"}
 DEFAULT_ROW_GROUP_ROWS = 65_536
+DELTA = ("frame", "time_ns")  # increasing integers: delta-encoded in Parquet
+NO_DICTIONARY = frozenset((*DELTA, "nonce", "nonce_map_version", "checksum", "timestamp"))
 
 _FORBIDDEN_WORDS = ("key", "secret", "password", "passphrase", "token")
 _ALLOWED_EXTRA = frozenset({"auth_checked"})
@@ -64,8 +66,15 @@ class _TableSink:
 
     def _open(self) -> None:
         if self.fmt == "parquet":
+            names = self.schema.names
             self._writer = pq.ParquetWriter(
-                self.path, self.schema, compression=self.compression or "none"
+                self.path,
+                self.schema,
+                compression=self.compression or "none",
+                # dictionaries only where values repeat (addresses, ports, names, flags):
+                # on unique values they cost time and then fall back anyway
+                use_dictionary=[n for n in names if n not in NO_DICTIONARY],
+                column_encoding={n: "DELTA_BINARY_PACKED" for n in DELTA if n in names},
             )
         else:
             self._sink = pa.OSFile(str(self.path), "wb")

@@ -477,3 +477,92 @@ def test_cached_and_uncached_control_payloads_agree(tmp_path: Path) -> None:
     for row in top:
         assert want[row["frame"]] == (row["type"], row["nonce"], row["record_count"] or 0)
     assert c.column("frame").to_pylist() == sorted(c.column("frame").to_pylist())
+
+
+_CODE = r"^[a-z0-9_.\-]+$"
+
+
+def test_anomalies_columns_hold_codes_and_details_beside(tmp_path: Path) -> None:
+    from dissectors.mip6.mh import BAD_CHECKSUM, Heartbeat
+
+    src, dst = "2001:db8::1", "2001:db8::2"
+    good = Heartbeat(sequence=0xDEADBEEF, r=True).padded().build(src=src, dst=dst)
+    bad = good[:4] + bytes([good[4] ^ 0xFF]) + good[5:]  # a wrong checksum: an anomaly
+    reg = MapRegister(nonce=5, key_id=1, records=(REC4,)).sign(KEY).build()
+    frames = [
+        ip_frame(src, dst, 135, good),
+        ip_frame(src, dst, 135, bad),
+        ip_frame("192.0.2.1", "192.0.2.2", 6, tcp(50000, 4342, reg[:30])),  # layer anomaly
+    ]
+    write_pcap(tmp_path / "a.pcap", frames)
+    summary = decode([tmp_path / "a.pcap"], tmp_path / "o")
+    for name in ("packets", "control", "records", "locators", "data", "mobility", "nd_map"):
+        path = tmp_path / "o" / f"{name}.parquet"
+        if not path.exists():
+            continue
+        t = table(tmp_path / "o", name)
+        if "anomalies" not in t.schema.names:
+            continue
+        codes = pc.list_value_length(t.column("anomalies"))
+        details = pc.list_value_length(t.column("anomaly_details"))
+        assert codes.equals(details), name
+        flat = pc.list_flatten(t.column("anomalies")).to_pylist()
+        assert all(pc.match_substring_regex(pa.array(flat, pa.string()), _CODE).to_pylist())
+    p = table(tmp_path / "o", "packets").to_pylist()
+    assert p[0]["anomalies"] == [] and p[0]["anomaly_details"] == []
+    assert BAD_CHECKSUM in p[1]["anomalies"]
+    assert p[2]["anomalies"] == ["lisp_tcp.not_whole"]
+    assert p[2]["anomaly_details"][0].startswith("bytes 0.. are not a whole control message")
+    m = table(tmp_path / "o", "mobility").to_pylist()
+    assert BAD_CHECKSUM in m[1]["anomalies"] and all(m[1]["anomaly_details"])
+    # the manifest (and the summary) count codes, not "code: detail" texts
+    assert summary.anomalies == {BAD_CHECKSUM: 1, "lisp_tcp.not_whole": 1}
+    manifest = open_decoded(tmp_path / "o").manifest
+    assert manifest["anomalies"] == summary.anomalies
+
+
+def test_heartbeat_sequence_is_32_bits(tmp_path: Path) -> None:
+    from dissectors.mip6.mh import Heartbeat
+
+    src, dst = "2001:db8::1", "2001:db8::2"
+    frames = [
+        ip_frame(src, dst, 135, Heartbeat(sequence=s, u=True).padded().build(src=src, dst=dst))
+        for s in (0, 0xFFFF, 0x10000, 0xFFFFFFFF)
+    ]
+    write_pcap(tmp_path / "hb.pcap", frames)
+    decode([tmp_path / "hb.pcap"], tmp_path / "o")
+    t = table(tmp_path / "o", "mobility")
+    assert t.schema.field("sequence").type == pa.uint32()
+    assert t.column("sequence").to_pylist() == [0, 0xFFFF, 0x10000, 0xFFFFFFFF]
+    assert t.column("label").to_pylist() == ["HB"] * 4
+
+
+def test_shape_cache_gives_the_rows_of_decoding_each_payload(tmp_path: Path) -> None:
+    """Control payloads that differ only in their nonces (and Authentication Data) share a
+    cache entry; every row, the ECM inner nonces included, equals decoding them one by one."""
+    generate(tmp_path / "u.pcap", 20_000, seed=3, unique_control=True)
+    # a signed Map-Register repeated with fresh nonces and so fresh HMACs
+    regs = [MapRegister(nonce=n, key_id=1, records=(REC4,)).sign(KEY).build() for n in range(1, 4)]
+    write_pcap(tmp_path / "r.pcap", [udp_frame(r) for r in regs])
+    got: dict[bool, dict[str, pa.Table]] = {}
+    for shapes in (True, False):
+        decoder = BatchDecoder()
+        decoder.shape_cache = shapes
+        parts: dict[str, list[pa.RecordBatch]] = {}
+        reassembler = Reassembler()
+        try:
+            for path in ("u.pcap", "r.pcap"):
+                for b in open_capture(tmp_path / path).batches(4096):
+                    for name, rb in decoder.decode(b, reassembler).items():
+                        parts.setdefault(name, []).append(rb)
+        finally:
+            decoder.close()
+        got[shapes] = {n: pa.Table.from_batches(v) for n, v in parts.items()}
+        if shapes:
+            assert decoder.cache_hits > 500  # the shapes did hit
+    for name in ("packets", "control", "records", "locators"):
+        assert got[True][name].equals(got[False][name]), name
+    c = got[True]["control"]
+    inner = c.filter(pc.equal(c.column("depth"), 1))
+    assert len(inner) > 50 and inner.column("nonce").null_count == 0
+    assert len(set(c.column("nonce").drop_null().to_pylist())) > 900
