@@ -16,11 +16,12 @@ protocol oddities that still decode are :class:`Anomaly` values, never exception
 
 from __future__ import annotations
 
+import ipaddress
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 Spans = dict[str, tuple[int, int]]
 Level = Literal["note", "warn", "error"]
@@ -112,6 +113,25 @@ class Value:
 
 
 V = TypeVar("V", bound=Value)
+T = TypeVar("T")
+IP = TypeVar("IP", ipaddress.IPv4Address, ipaddress.IPv6Address)
+
+# Decoded IP addresses by their packed bytes: RLOCs, EIDs and inner addresses repeat from packet
+# to packet, and building an ipaddress object costs more than reading the field. ipaddress
+# objects are immutable, so sharing them is safe; the cache is emptied when it is full.
+_IP_CACHE: dict[bytes, ipaddress.IPv4Address | ipaddress.IPv6Address] = {}
+IP_CACHE_SIZE = 16384  # about 3 MB at most
+
+
+def ip_of(kind: type[IP], packed: bytes) -> IP:
+    """``kind(packed)`` for 4 (IPv4Address) or 16 (IPv6Address) bytes, shared with earlier
+    decodes of the same bytes."""
+    ip = _IP_CACHE.get(packed)
+    if ip is None:
+        if len(_IP_CACHE) >= IP_CACHE_SIZE:
+            _IP_CACHE.clear()
+        ip = _IP_CACHE[packed] = kind(packed)
+    return ip  # type: ignore[return-value]
 
 
 def attach(value: V, r: Reader) -> V:
@@ -156,16 +176,21 @@ class Reader:
         """Record the span of ``name`` as ``start`` up to ``end`` (default: the position)."""
         self.spans[self.prefix + name] = (start, (self.pos if end is None else end) - start)
 
-    @contextmanager
-    def scope(self, name: str) -> Iterator[None]:
+    def scope(self, name: str) -> Scope:
         """Nest the names read inside under ``name`` and record ``name``'s own span."""
+        return Scope(self, name)
+
+    def sub(self, name: str, read: Callable[..., T], *args: Any) -> T:
+        """``read(self, *args)`` nested under ``name``: the call form of :meth:`scope` (cheaper;
+        for the parts read per record and per locator)."""
         saved, start = self.prefix, self.pos
-        self.prefix = saved + name + self.SEP
+        key = saved + name
+        self.prefix = key + self.SEP
         try:
-            yield
+            return read(self, *args)
         finally:
             self.prefix = saved
-            self.spans[saved + name] = (start, self.pos - start)
+            self.spans[key] = (start, self.pos - start)
 
     def anomaly(self, code: str, detail: str = "", offset: int | None = None) -> None:
         if code not in ANOMALY_CODES:
@@ -176,20 +201,29 @@ class Reader:
         """Check that ``n`` bytes of ``name`` are there; return the start offset."""
         pos = self.pos
         if n < 0 or pos + n > self.end:
-            raise Truncated(
-                pos, f"{self.prefix + name} needs {n} bytes, {max(self.end - pos, 0)} left"
-            )
+            raise self._truncated(n, name)
         return pos
 
+    def _truncated(self, n: int, name: str) -> Truncated:
+        pos = self.pos
+        return Truncated(
+            pos, f"{self.prefix + name} needs {n} bytes, {max(self.end - pos, 0)} left"
+        )
+
     # -- reads ------------------------------------------------------------------------------
+    # (the bounds check of need() is repeated inline: these run for every field)
     def u8(self, name: str) -> int:
-        pos = self.need(1, name)
+        pos = self.pos
+        if pos + 1 > self.end:
+            raise self._truncated(1, name)
         self.pos = pos + 1
         self.spans[self.prefix + name] = (pos, 1)
         return self.buf[pos]
 
     def u16(self, name: str) -> int:
-        pos = self.need(2, name)
+        pos = self.pos
+        if pos + 2 > self.end:
+            raise self._truncated(2, name)
         self.pos = pos + 2
         self.spans[self.prefix + name] = (pos, 2)
         return _U16.unpack_from(self.buf, pos)[0]
@@ -201,22 +235,52 @@ class Reader:
         return int.from_bytes(self.buf[pos : pos + 3], "big")
 
     def u32(self, name: str) -> int:
-        pos = self.need(4, name)
+        pos = self.pos
+        if pos + 4 > self.end:
+            raise self._truncated(4, name)
         self.pos = pos + 4
         self.spans[self.prefix + name] = (pos, 4)
         return _U32.unpack_from(self.buf, pos)[0]
 
     def u64(self, name: str) -> int:
-        pos = self.need(8, name)
+        pos = self.pos
+        if pos + 8 > self.end:
+            raise self._truncated(8, name)
         self.pos = pos + 8
         self.spans[self.prefix + name] = (pos, 8)
         return _U64.unpack_from(self.buf, pos)[0]
 
     def raw(self, n: int, name: str) -> bytes:
-        pos = self.need(n, name)
+        pos = self.pos
+        if n < 0 or pos + n > self.end:
+            raise self._truncated(n, name)
         self.pos = pos + n
         self.spans[self.prefix + name] = (pos, n)
         return self.buf[pos : pos + n]
+
+    def fields(self, run: Fields) -> tuple[int, ...]:
+        """Read a run of fixed-size fields at once (see :class:`Fields`): spans, aliases and
+        errors exactly as reading them one by one with u8/u16/u32/u64 and :meth:`alias`."""
+        pos = self.pos
+        if pos + run.size > self.end:  # some field does not fit: let the field reads say which
+            values = []
+            for name, size, aliases in run.entries:
+                values.append(_READ_UINT[size](self, name))
+                if aliases:
+                    self.alias(name, *aliases)
+            return tuple(values)
+        self.pos = pos + run.size
+        spans, prefix = self.spans, self.prefix
+        keyed = run.by_prefix.get(prefix) or run.keyed(prefix)
+        for key, offset, size in keyed:
+            spans[key] = (pos + offset, size)
+        values = run.struct.unpack_from(self.buf, pos)
+        if run.u24:  # struct has no 3-byte integer: those come as bytes
+            ints = list(values)
+            for i in run.u24:
+                ints[i] = int.from_bytes(ints[i], "big")
+            return tuple(ints)
+        return values
 
     def rest(self, name: str) -> bytes:
         """All bytes up to ``end`` (possibly none)."""
@@ -244,3 +308,79 @@ class Reader:
         finally:
             self.end = saved_end
         self.pos = start + length
+
+    def within(self, length: int, name: str, read: Callable[..., T], *args: Any) -> T:
+        """``read(self, *args)`` inside a length-delimited part: the call form of :meth:`limit`."""
+        start = self.need(length, name)
+        saved_end, self.end = self.end, start + length
+        try:
+            value = read(self, *args)
+            if self.pos < self.end:
+                self.anomaly(TRAILING_BYTES, f"{self.end - self.pos} unread bytes in {name}")
+        finally:
+            self.end = saved_end
+        self.pos = start + length
+        return value
+
+
+class Scope:
+    """The context manager of :meth:`Reader.scope` (a class: cheaper than a generator)."""
+
+    __slots__ = ("name", "r", "saved", "start")
+
+    def __init__(self, r: Reader, name: str) -> None:
+        self.r = r
+        self.name = name
+
+    def __enter__(self) -> None:
+        r = self.r
+        self.saved, self.start = r.prefix, r.pos
+        r.prefix = self.saved + self.name + r.SEP
+
+    def __exit__(self, *exc: object) -> None:
+        r = self.r
+        r.prefix = self.saved
+        r.spans[self.saved + self.name] = (self.start, r.pos - self.start)
+
+
+_FORMATS = {1: "B", 2: "H", 3: "3s", 4: "I", 8: "Q"}
+_READ_UINT: dict[int, Callable[[Reader, str], int]] = {
+    1: Reader.u8,
+    2: Reader.u16,
+    3: Reader.u24,
+    4: Reader.u32,
+    8: Reader.u64,
+}
+
+
+class Fields:
+    """A run of consecutive fixed-size unsigned fields, read by :meth:`Reader.fields` with one
+    ``struct`` unpack. Each entry is ``(name, size)`` or ``(name, size, *aliases)``: size 1, 2,
+    3, 4 or 8 bytes; the aliases are the names that share the field's span (flag bits in one
+    word), as :meth:`Reader.alias` gives them.
+    """
+
+    __slots__ = ("by_prefix", "entries", "size", "spans", "struct", "u24")
+
+    def __init__(self, *entries: tuple[Any, ...]) -> None:
+        self.entries: tuple[tuple[str, int, tuple[str, ...]], ...] = tuple(
+            (name, size, tuple(aliases)) for name, size, *aliases in entries
+        )
+        self.struct = struct.Struct("!" + "".join(_FORMATS[size] for _, size, _ in self.entries))
+        self.size = self.struct.size
+        self.u24 = tuple(i for i, (_, size, _) in enumerate(self.entries) if size == 3)
+        spans: list[tuple[str, int, int]] = []
+        offset = 0
+        for name, size, aliases in self.entries:
+            spans += [(n, offset, size) for n in (name, *aliases)]
+            offset += size
+        self.spans = tuple(spans)
+        self.by_prefix: dict[str, tuple[tuple[str, int, int], ...]] = {}
+
+    def keyed(self, prefix: str) -> tuple[tuple[str, int, int], ...]:
+        """:attr:`spans` with their names under ``prefix`` (the span keys), remembered in
+        :attr:`by_prefix`."""
+        if len(self.by_prefix) >= 4096:  # fuzzed input can make many prefixes: stay bounded
+            self.by_prefix.clear()
+        keyed = self.by_prefix[prefix] = tuple((prefix + n, o, size) for n, o, size in self.spans)
+        return keyed

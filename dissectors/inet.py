@@ -25,7 +25,15 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dissectors.core import TRAILING_BYTES, Malformed, Reader, Truncated, Value, anomaly_code
+from dissectors.core import (
+    TRAILING_BYTES,
+    Malformed,
+    Reader,
+    Truncated,
+    Value,
+    anomaly_code,
+    ip_of,
+)
 
 IP_CHECKSUM_BAD = anomaly_code(
     "ip.checksum_bad", "warn", "IPv4 header checksum is wrong", "ip.checksum_bad.expert"
@@ -140,8 +148,8 @@ class Ipv4Header(Value):
         if internet_checksum(header) != 0:
             r.anomaly(IP_CHECKSUM_BAD, f"checksum 0x{csum:04x}", offset=start + 10)
         return cls(
-            src=ipaddress.IPv4Address(src),
-            dst=ipaddress.IPv4Address(dst),
+            src=ip_of(ipaddress.IPv4Address, src),
+            dst=ip_of(ipaddress.IPv4Address, dst),
             protocol=proto,
             ttl=ttl,
             dscp=tos >> 2,
@@ -181,8 +189,8 @@ class Ipv4Header(Value):
         return self.pack()
 
     def pseudo_header_sum(self, protocol: int, length: int) -> int:
-        s, d = self.src.packed, self.dst.packed
-        return sum(_HH.unpack(s)) + sum(_HH.unpack(d)) + protocol + length
+        s, d = int(self.src), int(self.dst)  # the sum of each address's two 16-bit halves
+        return (s >> 16) + (s & 0xFFFF) + (d >> 16) + (d & 0xFFFF) + protocol + length
 
 
 # -- IPv6 -----------------------------------------------------------------------------------
@@ -320,8 +328,8 @@ class Ipv6Header(Value):
         finally:
             r.end = saved_end
         return cls(
-            src=ipaddress.IPv6Address(src),
-            dst=ipaddress.IPv6Address(dst),
+            src=ip_of(ipaddress.IPv6Address, src),
+            dst=ip_of(ipaddress.IPv6Address, dst),
             next_header=nxt,
             hop_limit=hlim,
             traffic_class=(word >> 20) & 0xFF,
@@ -382,10 +390,11 @@ class UdpDatagram(Value):
         start = r.need(8, "udp")
         sport, dport, length, csum = _UDP.unpack_from(r.buf, start)
         r.pos = start + 8
-        r.mark("src_port", start, start + 2)
-        r.mark("dst_port", start + 2, start + 4)
-        r.mark("length", start + 4, start + 6)
-        r.mark("checksum", start + 6, start + 8)
+        spans, prefix = r.spans, r.prefix
+        spans[prefix + "src_port"] = (start, 2)
+        spans[prefix + "dst_port"] = (start + 2, 2)
+        spans[prefix + "length"] = (start + 4, 2)
+        spans[prefix + "checksum"] = (start + 6, 2)
         if length < 8:
             raise Malformed(start + 4, f"{r.key('length')}: {length} is below 8")
         if length - 8 > r.remaining:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Self, TypeVar
 
-from dissectors.core import Malformed, Reader, Value, anomaly_code
+from dissectors.core import Fields, Malformed, Reader, Value, anomaly_code, ip_of
 
 UNDECODED = anomaly_code(
     "lisp.undecoded",
@@ -48,6 +48,7 @@ class Afi(IntEnum):
 
 
 _AFI = struct.Struct("!H")
+_LCAF_HEADER = Fields(("rsvd1", 1), ("flags", 1), ("type", 1), ("rsvd2", 1), ("length", 2))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +123,13 @@ class IPv4(Address):
 
     @classmethod
     def read_body(cls, r: Reader, afi: int) -> IPv4:
-        return cls(ipaddress.IPv4Address(r.raw(4, "address")))
+        return cls(ip_of(ipaddress.IPv4Address, r.raw(4, "address")))
 
     def body(self) -> bytes:
         return self.address.packed
+
+    def build(self) -> bytes:
+        return b"\x00\x01" + self.address.packed  # AFI 1: Address.build without the dispatch
 
     def canonical(self) -> str:
         return str(self.address)
@@ -145,10 +149,13 @@ class IPv6(Address):
 
     @classmethod
     def read_body(cls, r: Reader, afi: int) -> IPv6:
-        return cls(ipaddress.IPv6Address(r.raw(16, "address")))
+        return cls(ip_of(ipaddress.IPv6Address, r.raw(16, "address")))
 
     def body(self) -> bytes:
         return self.address.packed
+
+    def build(self) -> bytes:
+        return b"\x00\x02" + self.address.packed  # AFI 2: Address.build without the dispatch
 
     def canonical(self) -> str:
         return str(self.address)
@@ -249,14 +256,9 @@ class Lcaf(Address):
             )
         token = _lcaf_depth.set(depth + 1)
         try:
-            rsvd1 = r.u8("rsvd1")
-            flags = r.u8("flags")
-            lcaf_type = r.u8("type")
-            rsvd2 = r.u8("rsvd2")
-            length = r.u16("length")
+            rsvd1, flags, lcaf_type, rsvd2, length = r.fields(_LCAF_HEADER)
             body_cls = LCAF_TYPES.get(lcaf_type, LcafUnknown)
-            with r.limit(length, "lcaf body"):
-                return body_cls.read_lcaf(r, lcaf_type, rsvd1, flags, rsvd2)
+            return r.within(length, "lcaf body", body_cls.read_lcaf, lcaf_type, rsvd1, flags, rsvd2)
         finally:
             _lcaf_depth.reset(token)
 

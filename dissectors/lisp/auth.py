@@ -45,7 +45,7 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, Self, TypeVar
 
-from dissectors.core import Anomaly, Reader, Value, anomaly_code
+from dissectors.core import Anomaly, Fields, Reader, Value, anomaly_code
 
 AUTH_OFFSET = 16  # word0 (4) + nonce (8) + key id (2) + auth length (2)
 
@@ -130,6 +130,9 @@ def check_fields(r: Reader, key_id: int, auth_len: int, offset: int) -> None:
         )
 
 
+_AUTH_FIELDS: dict[tuple[str, ...], Fields] = {}  # Key ID + Authentication Data Length, by aliases
+
+
 def read_auth(
     r: Reader, aliases: tuple[str, ...] = ("key_id_9301", "algorithm_id")
 ) -> tuple[int, bytes]:
@@ -138,9 +141,10 @@ def read_auth(
     ``aliases``: the names that share the Key ID's span (the 9301 Key ID / Algorithm ID views).
     """
     start = r.pos
-    key_id = r.u16("key_id")
-    r.alias("key_id", *aliases)
-    auth_len = r.u16("auth_len")
+    layout = _AUTH_FIELDS.get(aliases)
+    if layout is None:
+        layout = _AUTH_FIELDS[aliases] = Fields(("key_id", 2, *aliases), ("auth_len", 2))
+    key_id, auth_len = r.fields(layout)
     auth_data = r.raw(auth_len, "auth_data")
     check_fields(r, key_id, auth_len, start)
     return key_id, auth_data

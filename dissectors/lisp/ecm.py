@@ -95,8 +95,7 @@ class EncapsulatedControlMessage(ControlMessage):
             raise Malformed(start, f"ECM nested deeper than {MAX_ECM_DEPTH}")
         token = _DEPTH.set(depth + 1)
         try:
-            with r.scope("inner"):
-                inner = IpPacket.read_with(r, _inner_control)
+            inner = r.sub("inner", IpPacket.read_with, _inner_control)
         finally:
             _DEPTH.reset(token)
         return cls(

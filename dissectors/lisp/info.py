@@ -91,11 +91,9 @@ class Info(Authenticated, ControlMessage):
         if reserved2:
             r.anomaly(RESERVED_BITS, f"Info reserved byte 0x{reserved2:02x}", r.pos - 1)
         mask_len = r.u8("eid_mask_len")
-        with r.scope("eid"):
-            eid = Address.read(r)
+        eid = r.sub("eid", Address.read)
         body_start = r.pos
-        with r.scope("body"):
-            body = Address.read(r)
+        body = r.sub("body", Address.read)
         if reply:
             if body.afi != Afi.LCAF:
                 r.anomaly(EXPECTED_FIELD, f"Info-Reply: AFI {body.afi}, not 16387", body_start)

@@ -58,8 +58,7 @@ class AfiList(Lcaf):
     def read_lcaf(cls, r: Reader, lcaf_type: int, rsvd1: int, flags: int, rsvd2: int) -> AfiList:
         items: list[Address] = []
         while r.remaining > 0:
-            with r.scope(f"addresses[{len(items)}]"):
-                items.append(Address.read(r))
+            items.append(r.sub(f"addresses[{len(items)}]", Address.read))
         return cls(rsvd1=rsvd1, flags=flags, rsvd2=rsvd2, addresses=tuple(items))
 
     def lcaf_body(self) -> bytes:
@@ -88,8 +87,7 @@ class InstanceId(Lcaf):
     @classmethod
     def read_lcaf(cls, r: Reader, lcaf_type: int, rsvd1: int, flags: int, rsvd2: int) -> InstanceId:
         iid = r.u32("iid")
-        with r.scope("address"):
-            inner = Address.read(r)
+        inner = r.sub("address", Address.read)
         return cls(rsvd1=rsvd1, flags=flags, rsvd2=rsvd2, iid=iid, address=inner)
 
     def lcaf_body(self) -> bytes:
@@ -120,8 +118,7 @@ BAD_JSON = anomaly_code(
 
 
 def _read_address(r: Reader, name: str) -> Address:
-    with r.scope(name):
-        return Address.read(r)
+    return r.sub(name, Address.read)
 
 
 def _reserved(r: Reader, value: int, name: str) -> None:

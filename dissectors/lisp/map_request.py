@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dissectors.core import RESERVED_BITS, Reader, Value, anomaly_code
+from dissectors.core import RESERVED_BITS, Fields, Reader, Value, anomaly_code
 from dissectors.lisp.afi import Address, NoAddress
 from dissectors.lisp.map_register import build_xtr_site, read_xtr_site
 from dissectors.lisp.message import ControlMessage, MessageType, read_first_word, register_control
@@ -69,6 +69,7 @@ D_DONT_MAP_REPLY = 0x00002000
 IRC_MASK = 0x00001F00
 
 N_NOTIFY = 0x80  # bit 0 of an EID record's Reserved byte (RFC 9437 N; lispers.net subscribe)
+_RECORD_FIELDS = Fields(("reserved", 1, "notify_requested"), ("eid_mask_len", 1))
 
 _FLAG_NAMES = (
     "authoritative",
@@ -117,11 +118,8 @@ class RequestRecord(Value):
     @classmethod
     def read(cls, r: Reader) -> RequestRecord:
         start = r.pos
-        byte = r.u8("reserved")
-        r.alias("reserved", "notify_requested")
-        mask_len = r.u8("eid_mask_len")
-        with r.scope("eid"):
-            eid = Address.read(r)
+        byte, mask_len = r.fields(_RECORD_FIELDS)
+        eid = r.sub("eid", Address.read)
         if byte & 0x7F:
             r.anomaly(RESERVED_BITS, f"EID record reserved bits 0x{byte & 0x7F:02x}", start)
         check_mask_len(r, eid, mask_len)
@@ -252,20 +250,13 @@ class MapRequest(ControlMessage):
             split_count=True,
         )
         nonce = r.u64("nonce")
-        with r.scope("source_eid"):
-            source_eid = Address.read(r)
-        itr_rlocs = []
-        for i in range(((word & IRC_MASK) >> 8) + 1):
-            with r.scope(f"itr_rlocs[{i}]"):
-                itr_rlocs.append(Address.read(r))
-        records = []
-        for i in range(word & 0xFF):
-            with r.scope(f"records[{i}]"):
-                records.append(RequestRecord.read(r))
+        source_eid = r.sub("source_eid", Address.read)
+        irc = (word & IRC_MASK) >> 8
+        itr_rlocs = [r.sub(f"itr_rlocs[{i}]", Address.read) for i in range(irc + 1)]
+        records = [r.sub(f"records[{i}]", RequestRecord.read) for i in range(word & 0xFF)]
         map_reply = None
         if word & M_MAP_DATA:
-            with r.scope("map_reply"):
-                map_reply = EidRecord.read(r)
+            map_reply = r.sub("map_reply", EidRecord.read)
         xtr_id = site_id = None
         if word & I_XTR_ID:
             xtr_id, site_id = read_xtr_site(r, site_id_optional=True)

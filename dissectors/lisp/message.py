@@ -16,6 +16,7 @@ from typing import ClassVar, TypeVar
 from dissectors.core import (
     RESERVED_BITS,
     TRAILING_BYTES,
+    Fields,
     Malformed,
     Reader,
     Truncated,
@@ -65,6 +66,9 @@ def register_control(cls: C) -> C:
     return cls
 
 
+_FIRST_WORDS: dict[tuple[tuple[str, ...], bool], Fields] = {}  # by (flag_names, split_count)
+
+
 def read_first_word(
     r: Reader,
     msg_type: int,
@@ -84,13 +88,18 @@ def read_first_word(
     and ``flag_names``) and the last byte is ``record_count``.
     """
     start = r.pos
+    layout = _FIRST_WORDS.get((tuple(flag_names), split_count))
+    if layout is None:
+        if split_count:
+            entries = [("flags", 3, "type", *flag_names), ("record_count", 1)]
+        else:
+            entries = [("type_flags", 4, *flag_names)]
+        layout = _FIRST_WORDS[(tuple(flag_names), split_count)] = Fields(*entries)
     if split_count:
-        word = r.u24("flags") << 8
-        r.alias("flags", "type", *flag_names)
-        word |= r.u8("record_count")
+        flags, count = r.fields(layout)
+        word = flags << 8 | count
     else:
-        word = r.u32("type_flags")
-        r.alias("type_flags", *flag_names)
+        (word,) = r.fields(layout)
     if word >> 28 != msg_type:
         raise Malformed(start, f"type {word >> 28} is not {what}")
     if word & reserved_mask:

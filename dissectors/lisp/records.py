@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from dissectors.core import Reader, Value, anomaly_code
+from dissectors.core import Fields, Reader, Value, anomaly_code
 from dissectors.lisp.afi import Address
 from dissectors.lisp.lcaf import InstanceId
 
@@ -62,6 +62,20 @@ class ReferralAction(IntEnum):
 
 _LOCATOR = struct.Struct("!BBBBH")
 _RECORD = struct.Struct("!IBBHH")
+_LOCATOR_FIELDS = Fields(
+    ("priority", 1),
+    ("weight", 1),
+    ("m_priority", 1),
+    ("m_weight", 1),
+    ("flags", 2, "local", "probed", "reachable", "unused_flags"),
+)
+_RECORD_FIELDS = Fields(
+    ("ttl", 4),
+    ("locator_count", 1),
+    ("eid_mask_len", 1),
+    ("act_a_reserved", 2, "action", "authoritative", "reserved"),
+    ("map_version", 2, "rsvd"),
+)
 
 L_LOCAL, P_PROBED, R_REACHABLE = 0x0004, 0x0002, 0x0001
 MAX_BITS = {1: 32, 2: 128, 6: 48, 16389: 48}
@@ -83,14 +97,8 @@ class Locator(Value):
 
     @classmethod
     def read(cls, r: Reader) -> Locator:
-        priority = r.u8("priority")
-        weight = r.u8("weight")
-        m_priority = r.u8("m_priority")
-        m_weight = r.u8("m_weight")
-        flags = r.u16("flags")
-        r.alias("flags", "local", "probed", "reachable", "unused_flags")
-        with r.scope("address"):
-            address = Address.read(r)
+        priority, weight, m_priority, m_weight, flags = r.fields(_LOCATOR_FIELDS)
+        address = r.sub("address", Address.read)
         return cls(
             address,
             priority,
@@ -156,20 +164,10 @@ class EidRecord(Value):
 
     @classmethod
     def read(cls, r: Reader) -> EidRecord:
-        ttl = r.u32("ttl")
-        count = r.u8("locator_count")
-        mask_len = r.u8("eid_mask_len")
-        word = r.u16("act_a_reserved")
-        r.alias("act_a_reserved", "action", "authoritative", "reserved")
-        version_word = r.u16("map_version")
-        r.alias("map_version", "rsvd")
-        with r.scope("eid"):
-            eid = Address.read(r)
+        ttl, count, mask_len, word, version_word = r.fields(_RECORD_FIELDS)
+        eid = r.sub("eid", Address.read)
         check_mask_len(r, eid, mask_len)
-        locators = []
-        for i in range(count):
-            with r.scope(f"locators[{i}]"):
-                locators.append(Locator.read(r))
+        locators = [r.sub(f"locators[{i}]", Locator.read) for i in range(count)]
         _check_weights(r, locators)
         return cls(
             eid,
@@ -205,16 +203,12 @@ def check_mask_len(r: Reader, eid: Address, mask_len: int) -> None:
 
 def _check_weights(r: Reader, locators: list[Locator]) -> None:
     weights = [loc.weight for loc in locators]
-    if not weights or all(w == 0 for w in weights):
+    if not any(weights):  # no locators, or all weights 0
         return
-    if any(w == 0 for w in weights) or sum(weights) != 100:
+    if 0 in weights or sum(weights) != 100:
         r.anomaly(WEIGHTS_NOT_100, f"weights {weights}")
 
 
 def read_records(r: Reader, count: int, name: str = "records") -> tuple[EidRecord, ...]:
     """Read ``count`` EID-records, each under ``name[i]``."""
-    out = []
-    for i in range(count):
-        with r.scope(f"{name}[{i}]"):
-            out.append(EidRecord.read(r))
-    return tuple(out)
+    return tuple(r.sub(f"{name}[{i}]", EidRecord.read) for i in range(count))
