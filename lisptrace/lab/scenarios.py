@@ -16,6 +16,9 @@ benchmarking range; EIDs in 10/8, which the core never routes: only LISP carries
     [mn2 eth0 198.18.12.2 ---+-------- core ---------+---- ms 198.18.3.2 (Map-Server [+PETR])
     [mn2 eth1 198.18.22.2 ---+       (router)        |        198.18.3.3 (Map-Resolver)
                                                      +---- [pitr 198.18.5.2 == nl 198.51.100.10]
+                                                     +---- [rtr 198.18.6.2]
+    [mn1 eth0 192.168.11.2 == nat1 198.18.31.2 ---- core]   (nat-traversal: source NAT)
+    [mn1 eth0 192.0.2.2 == sxtr 198.18.7.2 ---- core]       (square-routing: inside a LISP site)
 
 * mobile node *i*: EID ``10.9.0.i`` on a TUN device, two access links (``eth0`` up,
   ``eth1`` down until the roam), Map-Server 198.18.3.2, Map-Resolver 198.18.3.3;
@@ -68,6 +71,10 @@ MS_ADDRESS = "198.18.3.2"
 MR_ADDRESS = "198.18.3.3"
 XTR_RLOC = "198.18.2.2"
 PITR_RLOC = "198.18.5.2"
+RTR_RLOC = "198.18.6.2"
+SXTR_RLOC = "198.18.7.2"  # the xTR of the LISP site hosting a mobile node (square routing)
+SQ_PREFIX = "192.0.2.0/24"  # that site's EID-prefix: the mobile node's RLOC is one of them
+NAT_PUBLIC = "198.18.31.2"  # the NAT's outside address (mobile node i: 198.18.3{i}.2)
 CN_EID = "10.2.0.2"
 CN_PREFIX = "10.2.0.0/24"
 MN_PREFIX = "10.9.0.0/24"
@@ -92,6 +99,13 @@ class MobileSpec:
     both_up: bool = False  # multihomed: eth1 up from the start
     faults: tuple[str, ...] = ()
     petr: bool = False  # use the PETR (negative replies)
+    nat: bool = False  # access link 0 behind a source-NAT router (192.168.1i.0/24)
+    in_site: bool = False  # access link 0 inside the LISP site 192.0.2.0/24 (square routing)
+
+    @property
+    def nat_public(self) -> str:
+        """The NAT's outside address (link 0 of a NATed node)."""
+        return f"198.18.{30 + self.index}.2"
 
     @property
     def name(self) -> str:
@@ -102,8 +116,12 @@ class MobileSpec:
         return f"10.9.0.{self.index}"
 
     def access(self, link: int) -> tuple[str, str]:
-        """(address/len, gateway) of access link 0 or 1."""
+        """(address/len, gateway) of access link 0 or 1 (link 0 of a NATed node: RFC 1918)."""
         net = 10 * (link + 1) + self.index
+        if link == 0 and self.nat:
+            return f"192.168.{net}.2/24", f"192.168.{net}.1"
+        if link == 0 and self.in_site:
+            return f"192.0.2.{1 + self.index}/24", "192.0.2.1"
         return f"198.18.{net}.2/24", f"198.18.{net}.1"
 
 
@@ -151,6 +169,7 @@ class Scenario:
     after: float = 4.0  # seconds of traffic after it
     core_vantage: str = "xtr"  # the core router's link captured: to "xtr", "pitr", "mn2", "ms"
     notes: tuple[str, ...] = ()
+    rtr: bool = False  # an RTR (198.18.6.2) offered by the Map-Server in its Info-Replies
 
     @property
     def faults(self) -> list[str]:
@@ -211,6 +230,41 @@ PROXY_REPLY = Scenario(
     "A mobile node registers with the proxy-Map-Reply bit; the Map-Server answers for it "
     "(non-authoritative); it roams.",
     mobiles=(MobileSpec(proxy_reply=True),),
+)
+SQUARE_ROUTING = Scenario(
+    "square-routing",
+    "LISP-MN 7.1.1: the mobile node's first access link is inside a LISP site (its RLOC "
+    "192.0.2.2 is an EID of that site), so its traffic is LISP-in-LISP: the site's xTR "
+    "encapsulates the node's encapsulated packets to the PETR, and the PITR that attracts "
+    "the site's EID-prefix in the core encapsulates the packets for the node's RLOC to the "
+    "site's xTR (outer, middle and inner headers); it roams to a link outside the site.",
+    mobiles=(MobileSpec(in_site=True),),
+    nonlisp=True,
+    notes=(
+        "square routing: outer = site xTR 198.18.7.2 <-> PETR 198.18.3.2 / PITR 198.18.5.2, "
+        "middle = the node's RLOC 192.0.2.2 <-> the correspondent's xTR 198.18.2.2, inner = "
+        "10.9.0.1 <-> 10.2.0.2; the node's control messages to and from the Map-Server ride "
+        "the same way (through the PETR out, the PITR back)",
+        "the core routes 192.0.2.0/24 to the PITR (it attracts the site's EIDs); the site's xTR "
+        "sends everything its hosts send into its TUN (policy route) and uses the PETR for "
+        "non-LISP destinations",
+    ),
+)
+NAT_TRAVERSAL = Scenario(
+    "nat-traversal",
+    "A NAT-aware mobile node starts behind a source NAT (its access link is RFC 1918 space): "
+    "Info-Request to the Map-Server, NAT detected, registration through the RTR, the "
+    "correspondent reaches it through the RTR; it then roams to a link without NAT and "
+    "registers directly.",
+    mobiles=(MobileSpec(nat=True),),
+    rtr=True,
+    notes=(
+        "nat: the NAT namespace masquerades (nftables) the mobile node's 192.168.11.0/24 "
+        "behind 198.18.31.2; Linux keeps the source ports (4341/4342) where it can, so the "
+        "translation is of the address (the Info-Reply's ETR port is still 4342)",
+        "before the roam the node's locator at the Map-Server is the RTR (198.18.6.2); after "
+        "it, the node's own public RLOC",
+    ),
 )
 RENUMBER = Scenario(
     "renumber",
@@ -293,6 +347,15 @@ def _fault_scenarios() -> list[Scenario]:
             violations=("PEER-SMR-INVOKED",),
         ),
         _variant(
+            NAT_TRAVERSAL,
+            "fault-nat-private-rloc",
+            "nat-traversal, the mobile node (`private-rloc`) registers its private RFC 1918 "
+            "address directly through the NAT instead of going through the RTR.",
+            mobiles=_faulty_mn(NAT_TRAVERSAL, "private-rloc"),
+            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
+            violations=("MN-NO-PRIVATE-RLOC",),
+        ),
+        _variant(
             CLEAN_ROAM,
             "fault-private-rloc",
             "clean-roam, the correspondent's xTR registers and replies with an RFC 1918 RLOC "
@@ -306,16 +369,21 @@ def _fault_scenarios() -> list[Scenario]:
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
-    for s in [CLEAN_ROAM, BOTH_ROAM, PETR, MULTIHOMED, PROXY_REPLY, RENUMBER, *_fault_scenarios()]
+    for s in [
+        CLEAN_ROAM,
+        BOTH_ROAM,
+        PETR,
+        MULTIHOMED,
+        PROXY_REPLY,
+        RENUMBER,
+        NAT_TRAVERSAL,
+        SQUARE_ROUTING,
+        *_fault_scenarios(),
+    ]
 }
 """Every scenario by name."""
 
-NOT_IMPLEMENTED: dict[str, str] = {
-    "square-routing": "LISP-MN 7.1.1 (a mobile node inside a LISP site, double encapsulation) "
-    "needs a second xTR site hosting the node's access link; not built yet.",
-    "nat-traversal": "needs a NAT inside a namespace (nftables masquerade); nft/iptables are "
-    "not installed in CI; not built yet.",
-}
+NOT_IMPLEMENTED: dict[str, str] = {}
 
 REGENERATE = ("clean-roam", "petr", "proxy-reply", "fault-no-smr", "fault-long-ttl")
 """The scenarios whose trimmed captures are kept in ``captures/``."""
@@ -334,6 +402,7 @@ def ms_config(s: Scenario) -> str:
         "[map-server]",
         f'listen = ["{MS_ADDRESS}:4342"]',
         f"faults = {_toml_list(s.ms_faults)}",
+        *([f'rtrs = ["{RTR_RLOC}"]'] if s.rtr else []),
         "",
         "[[map-server.sites]]",
         'name = "mobile-nodes"',
@@ -342,6 +411,15 @@ def ms_config(s: Scenario) -> str:
         "[[map-server.sites.keys]]",
         f'secret = "{KEY}"',
     ]
+    if _square(s):
+        lines += [
+            "",
+            "[[map-server.sites]]",
+            'name = "site-sq"',
+            f'eid-prefixes = ["{SQ_PREFIX}"]',
+            "[[map-server.sites.keys]]",
+            f'secret = "{KEY}"',
+        ]
     if s.site:
         lines += [
             "",
@@ -365,7 +443,7 @@ def configs(s: Scenario) -> dict[str, str]:
         )
         out["mr.toml"] = (
             f'[map-resolver]\nlisten = ["{MR_ADDRESS}:4342"]\nmap-server = "{MS_ADDRESS}"\n'
-            f'eid-prefixes = ["10.0.0.0/8"]\n'
+            f"eid-prefixes = {_toml_list(['10.0.0.0/8'] + ([SQ_PREFIX] if _square(s) else []))}\n"
         )
         out["pitr.toml"] = (
             f'[pitr]\nname = "pitr"\nrlocs = ["{PITR_RLOC}"]\nmap-resolvers = ["{MR_ADDRESS}"]\n'
@@ -408,6 +486,8 @@ def configs(s: Scenario) -> dict[str, str]:
         ]
         if m.petr:
             lines.append(f'petr = "{MS_ADDRESS}"')
+        if m.nat:
+            lines.append("nat-traversal = true")
         if "late-register" in m.faults:
             lines.append(f"late-register-delay = {LATE_REGISTER_DELAY}")
         p0, p1 = (1, 1) if m.multihoming == "active-active" else (1, 2)
@@ -418,7 +498,34 @@ def configs(s: Scenario) -> dict[str, str]:
             f"priority = {p1}",
         ]
         out[f"{m.name}.toml"] = "\n".join(lines) + "\n"
+    if _square(s):
+        out["sxtr.toml"] = (
+            "\n".join(
+                [
+                    "[xtr]",
+                    'name = "sxtr"',
+                    f'rlocs = ["{SXTR_RLOC}"]',
+                    f'eid-prefixes = ["{SQ_PREFIX}"]',
+                    f'map-servers = ["{MS_ADDRESS}"]',
+                    f'map-resolvers = ["{MR_ADDRESS}"]',
+                    f'secret = "{KEY}"',
+                    f'petr = "{MS_ADDRESS}"',
+                    "use-petr = true",
+                    "record-ttl = 1",
+                    "seed = 4",
+                ]
+            )
+            + "\n"
+        )
+    if s.rtr:
+        out["rtr.toml"] = (
+            f'[rtr]\nname = "rtr"\nrlocs = ["{RTR_RLOC}"]\nmap-resolvers = ["{MR_ADDRESS}"]\n'
+        )
     return out
+
+
+def _square(s: Scenario) -> bool:
+    return any(m.in_site for m in s.mobiles)
 
 
 def check_configs(s: Scenario) -> dict[str, list[str]]:
@@ -487,7 +594,29 @@ def build(s: Scenario, topo: Topology) -> Built:
         b.hosts[m.name] = h
         a0, g0 = m.access(0)
         a1, g1 = m.access(1)
-        b.core_ifs[m.name] = attach(h, a0, g0, "eth0")
+        if m.nat:  # link 0 through a NAT router; the "mn" vantage is the NAT's outside link
+            nat = topo.add_router(f"nat{m.index}")
+            b.hosts[nat.name] = nat
+            b.core_ifs[m.name] = attach(nat, f"{m.nat_public}/24", m.nat_public[:-1] + "1")
+            nat.add_route("default", via=m.nat_public[:-1] + "1")
+            plen = a0.split("/")[1]
+            topo.link(h, nat, "eth0", "eth1", a0, f"{g0}/{plen}")
+            masquerade(nat, "eth0")
+            b.roles[nat.name] = "nat"
+        elif m.in_site:  # link 0 inside the LISP site; the "mn" vantage is its xTR's link
+            sx = topo.add_router("sxtr")
+            b.hosts["sxtr"] = sx
+            b.core_ifs[m.name] = attach(sx, f"{SXTR_RLOC}/24", "198.18.7.1")
+            sx.add_route("default", via="198.18.7.1")
+            topo.link(h, sx, "eth0", "eth1", a0, f"{g0}/24")
+            sx.add_tun("lt0")
+            # everything the site's hosts send goes to the xTR role (ITR: LISP or the PETR)
+            sx.ip("rule", "add", "from", SQ_PREFIX, "iif", "eth1", "lookup", "100")
+            sx.ip("route", "replace", "default", "dev", "lt0", "table", "100")
+            b.roles["sxtr"] = "xtr"
+            b.eids["sxtr"] = [SQ_PREFIX]
+        else:
+            b.core_ifs[m.name] = attach(h, a0, g0, "eth0")
         if m.both_up:
             b.core_ifs[m.name + ":eth1"] = attach(h, a1, g1, "eth1")
         else:  # addressed at the roam, once its route is in place (see roam())
@@ -517,6 +646,13 @@ def build(s: Scenario, topo: Topology) -> Built:
         b.eids["xtr"] = [CN_PREFIX]
         b.addresses["cn"] = CN_EID
 
+    if s.rtr:
+        r = topo.add_host("rtr")
+        b.hosts["rtr"] = r
+        b.core_ifs["rtr"] = attach(r, f"{RTR_RLOC}/24", "198.18.6.1")
+        r.add_route("default", via="198.18.6.1")
+        b.roles["rtr"] = "rtr"
+
     if s.nonlisp:
         p, nl = topo.add_router("pitr"), topo.add_host("nl")
         b.hosts.update(pitr=p, nl=nl)
@@ -526,11 +662,34 @@ def build(s: Scenario, topo: Topology) -> Built:
         nl.add_route("default", via="198.51.100.1")
         p.add_tun("lt0")
         p.ip("route", "replace", "10.0.0.0/8", "dev", "lt0")
+        if _square(s):  # the PITR attracts the site's EIDs in the core
+            p.ip("route", "replace", SQ_PREFIX, "dev", "lt0")
+            core.add_route(SQ_PREFIX, via=PITR_RLOC)
         core.add_route(NL_PREFIX, via=PITR_RLOC)
         b.roles.update(pitr="pitr", nl="non-lisp")
         b.addresses["nl"] = NL_ADDRESS
     topo.settle()
     return b
+
+
+def masquerade(host: Host, outside: str) -> None:
+    """Source NAT in ``host``: everything leaving ``outside`` is masqueraded (nftables; the
+    table lives in the namespace and goes with it)."""
+    if shutil.which("nft") is None:
+        raise LabError("nft (nftables) is not installed: apt-get install nftables")
+    rules = (
+        "table ip lt_nat {\n"
+        "  chain post {\n"
+        "    type nat hook postrouting priority srcnat; policy accept;\n"
+        f'    oifname "{outside}" masquerade\n'
+        "  }\n"
+        "}\n"
+    )
+    done = subprocess.run(
+        host.command(["nft", "-f", "-"]), input=rules, capture_output=True, text=True, timeout=30
+    )
+    if done.returncode != 0:
+        raise LabError(f"[{host.name}] nft: {done.stderr.strip() or done.returncode}")
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -774,6 +933,11 @@ def _captures(s: Scenario, b: Built, workdir: Path) -> Iterator[list[tuple[str, 
     groups.append(
         ("ms", [Capture(b.hosts["ms"], "eth0", workdir / f"{s.name}-ms.pcapng", vantage="ms")])
     )
+    if s.mobiles[0].nat:  # the NAT's inside link: the node's private addresses, untranslated
+        nat = b.hosts[f"nat{s.mobiles[0].index}"]
+        groups.append(
+            ("nat", [Capture(nat, "eth1", workdir / f"{s.name}-nat.pcapng", vantage="nat")])
+        )
     core_if = b.core_ifs[s.core_vantage]
     groups.append(
         (
@@ -867,6 +1031,8 @@ def run_scenario(name: str | Scenario, out: str | Path, keep_work: bool = False)
     m.extra["timing"] = timing
     m.extra["injected"] = injected
     m.extra["role_decisions"] = {n: _counts(log.lines) for n, log in logs.items()}
+    if any(mn.nat for mn in s.mobiles):
+        m.extra["nat"] = _nat_verdicts(s, logs)
     m.write(out / f"{s.name}.manifest.json")
     if not keep_work:
         for p in work.glob("*.pcapng"):
@@ -885,8 +1051,12 @@ def _start_roles(s: Scenario, b: Built, work: Path) -> dict[str, RoleProc]:
         )
     else:
         roles["ms"] = start_role(ms, "map-resolver", work / "ms.toml", work, "ms")
+    if s.rtr:
+        roles["rtr"] = start_role(b.hosts["rtr"], "rtr", work / "rtr.toml", work, "rtr")
     if s.site:
         roles["xtr"] = start_role(b.hosts["xtr"], "xtr", work / "xtr.toml", work, "xtr", "lt0")
+    if _square(s):
+        roles["sxtr"] = start_role(b.hosts["sxtr"], "xtr", work / "sxtr.toml", work, "sxtr", "lt0")
     for mn in s.mobiles:
         roles[mn.name] = start_role(
             b.hosts[mn.name], "mobile-node", work / f"{mn.name}.toml", work, mn.name, "lt0"
@@ -968,6 +1138,7 @@ def _registrations(
 ) -> list[Registration]:
     ttls = {f"{m.eid}/32": 1440 if "long-ttl" in m.faults else 1 for m in s.mobiles}
     ttls[CN_PREFIX] = 1
+    ttls[SQ_PREFIX] = 1
     out = []
     log = logs["ms"]
     for line in log.find("register-accepted"):
@@ -1025,6 +1196,32 @@ def _udp_lost(sender: dict[str, Any], receiver: dict[str, Any]) -> int | None:
     if isinstance(sent, int) and isinstance(received, int):
         return max(0, sent - received)
     return receiver.get("lost")
+
+
+def _nat_verdicts(s: Scenario, logs: dict[str, RoleLog]) -> list[dict[str, Any]]:
+    """The NATed mobile nodes' NAT verdicts (``nat-detected`` / ``nat-none``, from their
+    Info-Replies) and how each registration went (directly or through the RTR)."""
+    out = []
+    for mn in s.mobiles:
+        log = logs.get(mn.name)
+        if log is None:
+            continue
+        for x in log.pump():
+            if x["kind"] in ("nat-detected", "nat-none"):
+                f = x["fields"]
+                out.append(
+                    {
+                        "host": mn.name,
+                        "time_ns": int(x["time"] * 1e9),
+                        "verdict": x["kind"],
+                        "interface": f.get("interface"),
+                        "rloc": f.get("rloc"),
+                        "global_rloc": f.get("global_rloc"),
+                        "global_port": f.get("global_port"),
+                        "rtrs": f.get("rtrs"),
+                    }
+                )
+    return out
 
 
 def _counts(lines: list[dict[str, Any]]) -> dict[str, int]:

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lisptrace.stack.prefixes import EidPrefix
-from lisptrace.stack.role import LISP_CONTROL_PORT, Endpoint
+from lisptrace.stack.role import LISP_CONTROL_PORT, Endpoint, IPAddress
 
 C = TypeVar("C")
 
@@ -255,6 +255,8 @@ class MapServerConfig:
     profile: str = "9301"  # "9301" | "6830"
     faults: frozenset[str] = frozenset()
     name: str = "map-server"
+    rtrs: tuple[IPAddress, ...] = ()  # offered in Info-Replies (NAT traversal)
+    info_ttl: int = 1  # minutes, the Info-Reply TTL
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,9 +341,21 @@ def _map_server(t: Table) -> MapServerConfig:
         profile=t.choice("profile", ("9301", "6830"), "9301"),
         faults=t.faults("map-server"),
         name=t.text("name", "map-server"),
+        rtrs=_addresses(t, "rtrs"),
+        info_ttl=t.integer("info-ttl", 1, 0, 0xFFFFFFFF),
     )
     t.done()
     return cfg
+
+
+def _addresses(t: Table, key: str) -> tuple[IPAddress, ...]:
+    out = []
+    for i, text in enumerate(t.array(key, str, [])):
+        try:
+            out.append(ipaddress.ip_address(text))
+        except ValueError as exc:
+            raise t.fail(f"{key}[{i}]", f"{text!r}: {exc}") from None
+    return tuple(out)
 
 
 @section("map-resolver")

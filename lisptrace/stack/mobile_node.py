@@ -24,7 +24,10 @@ encapsulation, SMR handling):
 * behind a NAT it asks its Map-Server with an Info-Request from each new RLOC, compares the
   Info-Reply's global ETR RLOC/port with its own, and if they differ registers through an RTR:
   an ECM-wrapped Map-Register sent to the RTR from port 4341 listing the RTR's RLOC, never its
-  private address (NAT-IR-ON-ROAM, NAT-DETECT-ACT, MN-NO-PRIVATE-RLOC).
+  private address (NAT-IR-ON-ROAM, NAT-DETECT-ACT, MN-NO-PRIVATE-RLOC); with each such
+  register it probes the RTR's data port (an Info-Request behind a data header with IID
+  0xFFFFFF, lispers.net style) to open the NAT for the RTR's data, and while NATed sends its
+  ECM'd Map-Requests to the RTR (which asks with its own RLOC as ITR-RLOC and relays the reply).
 
 Fault switches (``MobileNodeConfig.faults``) each break exactly one rule of the catalog, so that
 the audit and the conformance suite can be shown to catch it: see :data:`FAULTS`.
@@ -84,6 +87,7 @@ from lisptrace.stack.role import (
     Output,
     Send,
 )
+from lisptrace.stack.rtr import CONTROL_IID
 from lisptrace.stack.xtr import ItrEngine, lisp_address, parse_ip
 from lisptrace.stack.xtr import is_private as _rfc1918_or_ula
 
@@ -335,6 +339,7 @@ class NatState:
     global_rloc: IPAddress | None = None
     global_port: int | None = None
     rtrs: tuple[IPAddress, ...] = ()
+    probe_nonce: int | None = None  # outstanding Info-Request probe to the RTR's data port
 
 
 @dataclass(slots=True)
@@ -555,6 +560,10 @@ class MobileNode:
         targets = [p for p in self.peers.values() if p.last_seen >= now - cfg.peer_window]
         self.peers = {p.rloc: p for p in targets}
         targets, petr_skipped = self._smr_targets(now, targets)
+        # our RTRs relayed for us (no map-cache entry for our EID there): no SMR to them
+        rtrs = {r for st in self.nat.values() if st.natted for r in st.rtrs}
+        rtr_skipped = [p for p in targets if p.rloc in rtrs]
+        targets = [p for p in targets if p.rloc not in rtrs]
         # NAT state belongs to an (interface, address); a new address asks again
         for name in list(self.nat):
             if (name, self.interfaces.get(name)) not in after or (name, self.interfaces[name]) in (
@@ -579,6 +588,15 @@ class MobileNode:
                     "peer-skipped",  # (no "smr" in the kind: the lab times SMR decisions)
                     f"no SMR to {petr_skipped.rloc}: the PETR, it sent us no data (no map-cache)",
                     {"peer_rloc": str(petr_skipped.rloc), "reason": "petr"},
+                )
+            )
+        for p in rtr_skipped:
+            out.append(
+                Decision(
+                    now,
+                    "peer-skipped",
+                    f"no SMR to {p.rloc}: our RTR, it relayed for us (no map-cache)",
+                    {"peer_rloc": str(p.rloc), "reason": "rtr"},
                 )
             )
         if "no-smr" in cfg.faults:
@@ -777,6 +795,7 @@ class MobileNode:
             )
             fields["rtr"] = str(rtr)
             out.append(Decision(now, "register-sent-via-rtr", f"{name} via {rtr}", fields))
+            out += self._probe_rtr(now, name, addr, rtr)
         else:
             out.append(
                 Send(
@@ -915,6 +934,54 @@ class MobileNode:
                 f"{name} ({addr}) -> {ms}" + (" (refresh)" if refresh else ""),
                 {"interface": name, "rloc": str(addr), "map_server": str(ms), "nonce": nonce},
             ),
+        ]
+
+    def _probe_rtr(self, now: float, name: str, addr: IPAddress, rtr: IPAddress) -> list[Output]:
+        """An Info-Request to the RTR's data port behind a control-IID data header (lispers.net
+        style), from our data port: it opens the NAT's mapping for the RTR's 4341 -> our 4341,
+        the path of the data and of the control messages the RTR relays to us (the register
+        went to its 4342: a port-restricted NAT would drop those). Unauthenticated: the RTR
+        holds no key of ours and only learns our translated endpoint from it."""
+        st = self.nat.get(name)
+        if st is None:
+            return []
+        eid, mask_len = self.config.eid.to_wire()
+        nonce = self.rng.getrandbits(64)
+        st.probe_nonce = nonce
+        probe = Info(reply=False, nonce=nonce, eid_mask_len=mask_len, eid=eid)
+        header = DataHeader.make(instance_id=CONTROL_IID)
+        return [
+            Send(
+                Datagram(
+                    header.build() + probe.build(),
+                    Endpoint(addr, LISP_DATA_PORT),
+                    Endpoint(rtr, LISP_DATA_PORT),
+                )
+            ),
+            Decision(
+                now,
+                "rtr-probe-sent",
+                f"{name} ({addr}) -> {rtr}:{LISP_DATA_PORT}",
+                {"interface": name, "rloc": str(addr), "rtr": str(rtr), "nonce": nonce},
+            ),
+        ]
+
+    def _on_rtr_probe_reply(self, now: float, datagram: Datagram, msg: Info) -> list[Output]:
+        name = next((n for n, st in self.nat.items() if st.probe_nonce == msg.nonce), None)
+        if name is None or not msg.reply:
+            return [Decision(now, "ignored", f"control-IID packet from {datagram.src}")]
+        self.nat[name].probe_nonce = None
+        nat = msg.nat_traversal
+        seen = ""
+        if isinstance(nat, NatTraversal):
+            seen = f" seen as {_ip_address(nat.global_etr_rloc)}#{nat.etr_udp_port}"
+        return [
+            Decision(
+                now,
+                "rtr-probe-answered",
+                f"{name}: {datagram.src.address}{seen}",
+                {"interface": name, "rtr": str(datagram.src.address)},
+            )
         ]
 
     def _on_info_reply(self, now: float, raw: bytes, msg: Info) -> list[Output]:
@@ -1194,6 +1261,22 @@ class MobileNode:
                 rtr = self._rtr_for(d.src.address)
                 if rtr is not None and rtr != d.dst.address:
                     o = Send(Datagram(d.payload, d.src, Endpoint(rtr, LISP_DATA_PORT)))
+            elif (
+                isinstance(o, Send)
+                and o.datagram.dst.port == LISP_CONTROL_PORT
+                and o.datagram.payload[:1]
+                and o.datagram.payload[0] >> 4 == 8  # an ECM'd Map-Request to the resolver
+            ):
+                d = o.datagram
+                rtr = self._rtr_for(d.src.address)
+                if rtr is not None:  # our ITR-RLOC is private: the RTR asks for us
+                    o = Send(
+                        Datagram(
+                            d.payload,
+                            Endpoint(d.src.address, LISP_DATA_PORT),
+                            Endpoint(rtr, LISP_CONTROL_PORT),
+                        )
+                    )
             out.append(o)
         return out
 
@@ -1212,6 +1295,14 @@ class MobileNode:
             header = DataHeader.parse(payload[:8])
         except DecodeError:
             return [Decision(now, "undecodable", f"data from {datagram.src}")]
+        if header.instance_id == CONTROL_IID:  # a control message right behind the header
+            try:
+                probe = parse_control(payload[8:])
+            except DecodeError as exc:
+                return [Decision(now, "malformed", f"control-IID from {datagram.src}: {exc}")]
+            if isinstance(probe, Info):
+                return self._on_rtr_probe_reply(now, datagram, probe)
+            return [Decision(now, "ignored", f"control-IID packet from {datagram.src}")]
         inner = parse_ip(payload[8:])
         iid = header.instance_id or 0
         udp = inner.payload if inner is not None else None
@@ -1238,4 +1329,4 @@ class MobileNode:
         """A peer's SMR: the xTR's handling (an SMR-invoked Map-Request via the resolver)."""
         self._sync_itr()
         src = Endpoint(_ip_address(msg.itr_rlocs[0]) or ipaddress.IPv4Address(0), LISP_CONTROL_PORT)
-        return self.itr.handle_smr(now, msg, src)
+        return self._note_peers(now, self.itr.handle_smr(now, msg, src))

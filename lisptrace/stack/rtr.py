@@ -17,14 +17,27 @@ What it does (the counterpart of :class:`lisptrace.stack.mobile_node.MobileNode`
   Map-Requests, PETR for negative mappings), or straight to another bound node.
 * **Data for a bound EID** (it is registered with the RTR as its locator): encapsulated to the
   node's translated address/port.
+* **Info-Request probes on 4341** (lispers.net style: a LISP data header with Instance-ID
+  0xFFFFFF, then the control message): the node sends one from its data port after each
+  register through the RTR, which opens the NAT's mapping for RTR:4341 -> node:4341 (a
+  port-restricted NAT drops the RTR's data otherwise: the register went to RTR:4342). The
+  binding's translated endpoint becomes the probe's source and the RTR answers with an
+  Info-Reply behind the same header (Global ETR RLOC/port = what it saw; itself as the RTR;
+  unauthenticated: the RTR holds no site key).
+* **The node's own ECM'd Map-Requests** (from a bound node's translated address, for an EID
+  not bound here): the node's ITR-RLOCs are private, so the RTR re-sends the request to its
+  own Map-Resolver with its RLOC as the ITR-RLOC, keeps the nonce, and relays the Map-Reply
+  to the node (inside a data packet, like a Map-Notify).
 
-Not done: Info-Requests to the RTR itself (lispers.net probes RTRs on 4341), the MS-RTR
-authentication block of Map-Notifies (R bit), xTR-ID-based demultiplexing of several nodes
-behind one translated address, binding expiry beyond ``binding_timeout``.
+Not done: the MS-RTR authentication block of Map-Notifies (R bit), xTR-ID-based
+demultiplexing of several nodes behind one translated address, binding expiry beyond
+``binding_timeout``, verifying the probes (anyone may refresh a binding's translated
+endpoint by sending a probe for its EID from the same translated address).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import random
 from collections.abc import Mapping
@@ -35,6 +48,8 @@ from dissectors import DecodeError
 from dissectors.inet import IpPacket, Ipv4Header, Ipv6Header, UdpDatagram
 from dissectors.lisp.data import DataHeader
 from dissectors.lisp.ecm import EncapsulatedControlMessage
+from dissectors.lisp.info import Info
+from dissectors.lisp.lcaf import NatTraversal
 from dissectors.lisp.map_notify import MapNotify
 from dissectors.lisp.map_register import MapRegister
 from dissectors.lisp.map_reply import MapReply
@@ -51,7 +66,11 @@ from lisptrace.stack.role import (
     Output,
     Send,
 )
-from lisptrace.stack.xtr import ItrEngine, parse_ip
+from lisptrace.stack.xtr import ItrEngine, lisp_address, parse_ip
+
+CONTROL_IID = 0xFFFFFF
+"""The Instance-ID of a data header whose payload is a control message (lispers.net's RTR
+probes: an Info-Request to the RTR's data port)."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +129,7 @@ class Rtr:
         self.rng = random.Random(seed)
         self.bindings: list[NatBinding] = []
         self.relayed: dict[int, NatBinding] = {}  # Map-Register nonce -> binding
+        self.requests: dict[int, NatBinding] = {}  # a node's Map-Request nonce -> binding
         self.itr = ItrEngine(
             rlocs=list(config.rlocs),
             map_resolvers=list(config.map_resolvers),
@@ -156,6 +176,12 @@ class Rtr:
         if isinstance(msg, MapNotify):
             return self._relay_notify(now, datagram, msg)
         if isinstance(msg, MapReply):
+            node = self.requests.pop(msg.nonce, None)
+            if node is not None:
+                return [
+                    self._to_node(node, datagram.src.address, datagram.payload),
+                    Decision(now, "reply-relayed", f"nonce {msg.nonce:#x} to {node.translated}"),
+                ]
             return self.itr.handle_reply(now, msg, datagram.src)
         if isinstance(msg, MapRequest) and msg.smr:
             return self.itr.handle_smr(now, msg, datagram.src)
@@ -224,7 +250,53 @@ class Rtr:
                     self._to_node(binding, datagram.src.address, datagram.payload),
                     Decision(now, "request-relayed", f"{eid} to {binding.translated}"),
                 ]
+        node = next(
+            (b for b in self.bindings if b.translated.address == datagram.src.address), None
+        )
+        if node is not None:
+            return self._request_for_node(now, node, ecm, req)
         return [Decision(now, "request-not-relayed", "no bound EID")]
+
+    def _request_for_node(
+        self, now: float, node: NatBinding, ecm: EncapsulatedControlMessage, req: MapRequest
+    ) -> list[Output]:
+        """A NATed node's own Map-Request: re-sent to our Map-Resolver with our RLOC as the
+        ITR-RLOC (the node's are private); the Map-Reply is relayed back by nonce."""
+        resolver = next(
+            (m for m in self.config.map_resolvers if m.version == ecm.inner.dst.version), None
+        )
+        src = (
+            next((r for r in self.config.rlocs if r.version == resolver.version), None)
+            if resolver is not None
+            else None
+        )
+        if resolver is None or src is None:
+            return [Decision(now, "request-not-relayed", "no Map-Resolver for a node's request")]
+        request = dataclasses.replace(req, itr_rlocs=(lisp_address(src),))
+        header: Ipv4Header | Ipv6Header = (
+            Ipv4Header(src, ecm.inner.dst, protocol=17)  # type: ignore[arg-type]
+            if src.version == 4
+            else Ipv6Header(src, ecm.inner.dst, next_header=17)  # type: ignore[arg-type]
+        )
+        udp = UdpDatagram(LISP_CONTROL_PORT, LISP_CONTROL_PORT, request.build(), checksum=None)
+        out_ecm = EncapsulatedControlMessage(inner=IpPacket(header, udp))
+        self.requests[req.nonce] = node
+        node.last_seen = now
+        return [
+            Send(
+                Datagram(
+                    out_ecm.build(),
+                    Endpoint(src, LISP_CONTROL_PORT),
+                    Endpoint(resolver, LISP_CONTROL_PORT),
+                )
+            ),
+            Decision(
+                now,
+                "node-request-relayed",
+                f"for {ecm.inner.dst} from {node.translated} via {resolver}",
+                {"nonce": req.nonce, "node": ", ".join(map(str, node.eids))},
+            ),
+        ]
 
     def _to_node(self, binding: NatBinding, src: IPAddress, message: bytes) -> Send:
         """``message`` (a control message) to the node through its NAT: inside a data packet,
@@ -258,9 +330,11 @@ class Rtr:
     def _data(self, now: float, datagram: Datagram) -> list[Output]:
         payload = datagram.payload
         try:
-            DataHeader.parse(payload[:8])
+            header = DataHeader.parse(payload[:8])
         except DecodeError:
             return [Decision(now, "undecodable", f"data from {datagram.src}")]
+        if header.instance_id == CONTROL_IID:
+            return self._probe(now, datagram, payload[8:])
         inner_bytes = payload[8:]
         inner = parse_ip(inner_bytes)
         if inner is None:
@@ -274,3 +348,52 @@ class Rtr:
         if source is None:
             return [Decision(now, "decap-refused", f"{inner.src} is behind no binding here")]
         return self.itr.forward(now, inner_bytes)  # a Deliver = forwarded natively
+
+    def _probe(self, now: float, datagram: Datagram, raw: bytes) -> list[Output]:
+        """An Info-Request to the data port (behind a control-IID data header): refresh the
+        binding of its EID to this translated endpoint and answer with an Info-Reply."""
+        try:
+            msg = parse_control(raw)
+        except DecodeError as exc:
+            return [Decision(now, "malformed", f"probe from {datagram.src}: {exc}")]
+        if not isinstance(msg, Info) or msg.reply:
+            return [Decision(now, "ignored", f"{type(msg).__name__} probe from {datagram.src}")]
+        try:
+            eid = EidPrefix.from_wire(msg.eid, msg.eid_mask_len)
+        except ValueError:
+            return [Decision(now, "ignored", f"probe without an EID from {datagram.src}")]
+        binding = self._binding_for([eid])
+        fields: dict[str, object] = {"eid": str(eid), "translated": str(datagram.src)}
+        if binding is not None and binding.translated.address == datagram.src.address:
+            binding.translated, binding.last_seen = datagram.src, now
+            fields["bound"] = True
+        rloc = next(
+            (r for r in self.config.rlocs if r.version == datagram.src.address.version), None
+        )
+        if rloc is None:
+            return [Decision(now, "probe-not-answered", f"no RLOC for {datagram.src}")]
+        nat = NatTraversal(
+            ms_udp_port=LISP_DATA_PORT,
+            etr_udp_port=datagram.src.port,
+            global_etr_rloc=lisp_address(datagram.src.address),
+            ms_rloc=lisp_address(rloc),
+            rtr_rlocs=(lisp_address(rloc),),
+        )
+        reply = Info(
+            reply=True,
+            nonce=msg.nonce,
+            eid_mask_len=msg.eid_mask_len,
+            eid=msg.eid,
+            body=nat,
+        )
+        header = DataHeader.make(instance_id=CONTROL_IID)
+        return [
+            Send(
+                Datagram(
+                    header.build() + reply.build(),
+                    Endpoint(rloc, LISP_DATA_PORT),
+                    datagram.src,
+                )
+            ),
+            Decision(now, "probe-answered", f"{eid} seen as {datagram.src}", fields),
+        ]

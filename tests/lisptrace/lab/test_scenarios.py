@@ -1,12 +1,15 @@
-"""Lab scenarios: every scenario's configuration and topology builds; ``clean-roam`` and
-``fault-no-smr`` run live in namespaces (the TCP connection survives the roam; the mobile
-node's capture holds the new Map-Register and the SMR -- or, with the fault, no SMR); the
-rest run live only under ``slow``."""
+"""Lab scenarios: every scenario's configuration and topology builds; ``clean-roam``,
+``fault-no-smr`` and ``nat-traversal`` run live in namespaces (the TCP connection survives the
+roam; the mobile node's capture holds the new Map-Register and the SMR -- or, with the fault,
+no SMR; behind the NAT: the NAT verdict and the registration through the RTR); the rest run
+live only under ``slow``."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,15 @@ from lisptrace.lab.__main__ import main as lab_main
 from lisptrace.lab.manifest import Manifest
 from lisptrace.lab.netns import LabError, Topology
 from lisptrace.stack.config import FAULTS
+from lisptrace.stack.mobile_node import is_private
 from tests.lisptrace.lab.conftest import needs_netns
+
+
+def rfc1918(address: str) -> bool:
+    """What MN-NO-PRIVATE-RLOC forbids (RFC 1918 / fc00::/7; not 198.18/15, which Python's
+    ``is_private`` also counts)."""
+    return is_private(ipaddress.ip_address(address))
+
 
 FAULT_SWITCHES = (
     "no-smr",
@@ -49,7 +60,15 @@ def test_every_fault_switch_has_a_scenario_expecting_its_rule() -> None:
 
 
 def test_clean_scenarios_expect_no_violation() -> None:
-    for name in ("clean-roam", "both-roam", "petr", "multihomed", "proxy-reply", "renumber"):
+    for name in (
+        "clean-roam",
+        "both-roam",
+        "petr",
+        "multihomed",
+        "proxy-reply",
+        "renumber",
+        "nat-traversal",
+    ):
         s = sc.get(name)
         assert s.violations == () and s.faults == []
 
@@ -57,8 +76,25 @@ def test_clean_scenarios_expect_no_violation() -> None:
 def test_unknown_and_unbuilt_scenarios_say_why() -> None:
     with pytest.raises(LabError, match="known: clean-roam"):
         sc.get("nope")
-    with pytest.raises(LabError, match=r"7\.1\.1"):
-        sc.get("square-routing")
+    for name, why in sc.NOT_IMPLEMENTED.items():
+        with pytest.raises(LabError, match=why[:20]):
+            sc.get(name)
+    assert {"square-routing", "nat-traversal"} <= set(sc.SCENARIOS)
+
+
+def test_square_routing_configuration() -> None:
+    """The site hosting the mobile node: its xTR registers 192.0.2.0/24 and uses the PETR;
+    the Map-Resolver counts that prefix as LISP space; the node's RLOC there is one of its
+    EIDs (not RFC 1918: MN-NO-PRIVATE-RLOC stays quiet)."""
+    s = sc.get("square-routing")
+    files = sc.configs(s)
+    assert sc.check_configs(s)["sxtr.toml"] == ["xtr"]
+    assert "use-petr = true" in files["sxtr.toml"] and sc.SQ_PREFIX in files["sxtr.toml"]
+    assert 'name = "site-sq"' in files["ms.toml"] and sc.SQ_PREFIX in files["mr.toml"]
+    (mn,) = s.mobiles
+    rloc = mn.access(0)[0].split("/")[0]
+    assert mn.in_site and ipaddress.ip_address(rloc) in ipaddress.ip_network(sc.SQ_PREFIX)
+    assert not rfc1918(rloc) and s.nonlisp and s.site and s.violations == ()
 
 
 @pytest.mark.parametrize("name", sorted(sc.SCENARIOS))
@@ -72,6 +108,23 @@ def test_configurations_parse_and_build_roles(name: str) -> None:
         for fault in m.faults:
             assert fault in text
     assert sc.KEY in sc.configs(s)["ms.toml"]
+
+
+def test_nat_traversal_configuration() -> None:
+    """The Map-Server offers the RTR, the mobile node is NAT-aware, the RTR resolves through
+    the lab's Map-Resolver; the node's first access link is RFC 1918 space behind the NAT."""
+    s = sc.get("nat-traversal")
+    files = sc.configs(s)
+    assert f'rtrs = ["{sc.RTR_RLOC}"]' in files["ms.toml"]
+    assert "nat-traversal = true" in files["mn1.toml"]
+    assert sc.check_configs(s)["rtr.toml"] == ["rtr"]
+    assert sc.MR_ADDRESS in files["rtr.toml"]
+    (mn,) = s.mobiles
+    assert mn.nat and rfc1918(mn.access(0)[0].split("/")[0])
+    assert not rfc1918(mn.access(1)[0].split("/")[0])  # roams to a public link
+    fault = sc.get("fault-nat-private-rloc")
+    assert fault.violations == ("MN-NO-PRIVATE-RLOC",) and fault.faults == ["mn1:private-rloc"]
+    assert fault.rtr and fault.mobiles[0].nat
 
 
 def test_injected_messages_decode() -> None:
@@ -99,6 +152,8 @@ def test_list_names_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("name", sorted(sc.SCENARIOS))
 def test_topology_builds(name: str) -> None:
     s = sc.SCENARIOS[name]
+    if any(m.nat for m in s.mobiles) and shutil.which("nft") is None:
+        pytest.skip("nft (nftables) not installed")
     with Topology() as topo:
         built = sc.build(s, topo)
         described = topo.describe()
@@ -109,6 +164,14 @@ def test_topology_builds(name: str) -> None:
         assert f"{sc.MR_ADDRESS}/24" in described["ms"]["eth0"]
         assert ("xtr" in built.hosts) == s.site and ("pitr" in built.hosts) == s.nonlisp
         assert s.core_vantage in built.core_ifs
+        for m in s.mobiles:
+            if m.in_site:  # the PITR attracts the site's EIDs; its hosts' traffic -> the TUN
+                assert f"{sc.SQ_PREFIX} via {sc.PITR_RLOC}" in built.hosts["core"].routes()
+                assert "lookup 100" in built.hosts["sxtr"].ip("rule").stdout
+            if m.nat:  # masquerading in the NAT namespace; the RTR is on the core
+                ruleset = built.hosts[f"nat{m.index}"].run(["nft", "list", "ruleset"]).stdout
+                assert "masquerade" in ruleset
+                assert f"{sc.RTR_RLOC}/24" in described["rtr"]["eth0"]
         # the core routes no EID: only LISP may carry them
         assert "10." not in built.hosts["core"].routes()
 
@@ -187,3 +250,39 @@ def test_every_scenario_runs_live(tmp_path: Path, name: str) -> None:
             assert f.result is not None and f.result["survived"] is True, (name, f.result)
     seen = sc.control_messages(tmp_path / f"{name}-ms.pcapng")
     assert any(isinstance(x.message, MapRegister) for x in seen)
+
+
+@needs_netns
+@pytest.mark.netns
+@pytest.mark.skipif(shutil.which("nft") is None, reason="nft (nftables) not installed")
+def test_nat_traversal_live(tmp_path: Path) -> None:
+    """Behind the NAT: NAT detected from the Info-Reply, registered through the RTR (the RTR's
+    RLOC at the Map-Server, never the private address), the correspondent reaches the node
+    through the RTR; after the roam to the public link: registered directly."""
+    m = sc.run_scenario("nat-traversal", tmp_path)
+    work = tmp_path / "nat-traversal.work"
+    log = [json.loads(x) for x in (work / "mn1.log.jsonl").read_text().splitlines()]
+    kinds = [x["kind"] for x in log]
+    detected = next(x for x in log if x["kind"] == "nat-detected")
+    assert detected["fields"]["rloc"] == "192.168.11.2"
+    assert detected["fields"]["global_rloc"] == "198.18.31.2"
+    assert detected["fields"]["rtrs"] == [sc.RTR_RLOC]
+    assert "register-sent-via-rtr" in kinds and "rtr-probe-answered" in kinds
+    assert kinds.index("nat-detected") < kinds.index("register-sent-via-rtr")
+    nat_none = [x for x in log if x["kind"] == "nat-none"]  # the public link after the roam
+    assert nat_none and nat_none[0]["fields"]["rloc"] == "198.18.21.2"
+    assert [v["verdict"] for v in m.extra["nat"]] == ["nat-detected", "nat-none"]
+    # at the Map-Server: the RTR before the roam, the public RLOC after; no private RLOC
+    regs = [r for r in m.registrations if r.eid_prefix == "10.9.0.1/32"]
+    assert any(r.after_event is None and r.rlocs == [sc.RTR_RLOC] for r in regs)
+    assert any(r.after_event == 0 and r.rlocs == ["198.18.21.2"] for r in regs)
+    for x in sc.control_messages(tmp_path / "nat-traversal-ms.pcapng"):
+        if isinstance(x.message, MapRegister):
+            for rec in x.message.records:
+                for loc in rec.locators:
+                    assert not rfc1918(str(loc.address)), loc
+    rtr = [json.loads(x)["kind"] for x in (work / "rtr.log.jsonl").read_text().splitlines()]
+    assert "register-relayed" in rtr and "request-relayed" in rtr
+    tcp = next(f for f in m.flows if f.kind == "tcp")
+    assert tcp.result is not None and tcp.result["survived"] is True, tcp.result
+    assert {c.vantage for c in m.captures} == {"mn", "ms", "nat", "core"}

@@ -574,3 +574,34 @@ def test_fault_decisions_name_the_fault() -> None:
 def test_config_default_has_no_faults() -> None:
     assert server().faults == frozenset()
     assert MapServer(MapServerConfig()).registrations() == []
+
+
+# -- NAT traversal: Info-Request / Info-Reply ---------------------------------------------------
+
+
+def test_info_request_gets_the_observed_source_and_the_rtrs() -> None:
+    from dissectors.lisp.afi import IPv4
+    from dissectors.lisp.info import Info
+    from dissectors.lisp.lcaf import NatTraversal
+
+    ms = server(extra='rtrs = ["203.0.113.50"]\ninfo-ttl = 2')
+    req = Info(reply=False, nonce=0xABC, key_id=1, eid_mask_len=32, eid=IPv4.of("10.1.0.9"))
+    natted = Endpoint.of("198.51.100.150", 40001)  # the NAT's translation of the node's 4342
+    out = deliver(ms, 1.0, req.sign(KEY).build(), natted)
+    ((send,),) = [sends(out)]
+    assert send.datagram.src == MS and send.datagram.dst == natted  # back through the NAT
+    assert verify(send.datagram.payload, KEY) is True
+    reply = parse_control(send.datagram.payload)
+    assert isinstance(reply, Info) and reply.reply and reply.nonce == 0xABC and reply.ttl == 2
+    nat = reply.nat_traversal
+    assert isinstance(nat, NatTraversal)
+    assert nat.global_etr_rloc == IPv4.of("198.51.100.150") and nat.etr_udp_port == 40001
+    assert nat.ms_rloc == IPv4.of("192.0.2.1") and nat.ms_udp_port == 4342  # NAT-IR-TRUTH
+    assert nat.rtr_rlocs == (IPv4.of("203.0.113.50"),)
+    assert [d.kind for d in decisions(out)] == ["info-reply-sent"]
+    # a wrong key or an EID outside every site: dropped, counted, logged
+    out = deliver(ms, 2.0, req.sign(WRONG).build(), natted)
+    assert sends(out) == [] and [d.kind for d in decisions(out)] == ["info-request-dropped"]
+    stray = Info(reply=False, nonce=1, key_id=1, eid_mask_len=32, eid=IPv4.of("10.77.0.1"))
+    out = deliver(ms, 3.0, stray.sign(KEY).build(), natted)
+    assert sends(out) == [] and ms.counters["info-requests-dropped"] == 2

@@ -83,10 +83,16 @@ def pair() -> tuple[MobileNode, Rtr, MapRegister]:
     )
     reply = Info(reply=True, nonce=req.nonce, key_id=1, eid=req.eid, eid_mask_len=32, body=nat)
     out = mn.receive(0.1, Datagram(reply.sign(KEY).build(), info_dgram.dst, info_dgram.src))
-    (ecm_dgram,) = sends(out)
+    ecm_dgram, probe_dgram = sends(out)  # the register, then the probe of the RTR's data port
+    assert ecm_dgram.dst == Endpoint.of(RTR, 4342) and probe_dgram.dst == Endpoint.of(RTR, 4341)
     out = rtr.receive(0.2, nat_out(ecm_dgram))
     assert kinds(out) == ["register-relayed"]
     (relayed,) = sends(out)
+    out = rtr.receive(0.2, nat_out(probe_dgram))
+    assert kinds(out) == ["probe-answered"]
+    (answer,) = sends(out)
+    assert answer.src == Endpoint.of(RTR, 4341) and answer.dst == Endpoint.of(GLOBAL, NAT_PORT)
+    assert kinds(mn.receive(0.25, nat_in(answer))) == ["rtr-probe-answered"]
     assert relayed.src == Endpoint.of(RTR, 4342) and relayed.dst == Endpoint.of(MS, 4342)
     assert verify(relayed.payload, KEY) is True  # the node's own signature, untouched
     reg = parse_control(relayed.payload)
@@ -140,15 +146,24 @@ def test_data_both_ways_through_the_rtr(pair: tuple[MobileNode, Rtr, MapRegister
     (d,) = sends(out)
     assert d.dst == Endpoint.of(GLOBAL, NAT_PORT)
     assert mn.receive(2.1, nat_in(d)) == [Deliver(packet(PEER_EID, EID))]
-    # node -> peer: resolve, then the data goes to the RTR, which re-encapsulates
+    # node -> peer: the node's Map-Request goes through the RTR (its ITR-RLOC is private),
+    # which asks with its own RLOC and relays the reply; then the data goes to the RTR
     out = mn.send_packet(3.0, packet(EID, PEER_EID))
     (q,) = sends(out)
-    request = parse_control(q.payload)
-    assert isinstance(request, EncapsulatedControlMessage)
-    assert isinstance(request.message, MapRequest)
+    assert q.src == Endpoint.of(PRIVATE, 4341) and q.dst == Endpoint.of(RTR, 4342)
+    out = rtr.receive(3.05, nat_out(q))
+    assert kinds(out) == ["node-request-relayed"]
+    (rq0,) = sends(out)
+    asked = parse_control(rq0.payload)
+    assert isinstance(asked, EncapsulatedControlMessage) and rq0.dst == Endpoint.of(MR, 4342)
+    assert isinstance(asked.message, MapRequest)
+    assert [str(a.address) for a in asked.message.itr_rlocs] == [RTR]  # type: ignore[attr-defined]
     rec = EidRecord(IPv4.of(PEER_EID), 32, (Locator(IPv4.of(PEER_RLOC)),), ttl=1)
-    answer = MapReply(nonce=request.message.nonce, records=(rec,)).build()
-    out = mn.receive(3.1, Datagram(answer, Endpoint.of(MR, 4342), q.src))
+    answer = MapReply(nonce=asked.message.nonce, records=(rec,)).build()
+    out = rtr.receive(3.08, Datagram(answer, Endpoint.of(PEER_RLOC, 4342), rq0.src))
+    assert kinds(out) == ["reply-relayed"]
+    (relayed_reply,) = sends(out)
+    out = mn.receive(3.1, nat_in(relayed_reply))
     (data,) = [x for x in sends(out) if x.dst.port == 4341]
     assert data.dst == Endpoint.of(RTR, 4341)
     out = rtr.receive(3.2, nat_out(data))
@@ -173,3 +188,40 @@ def test_strangers_are_not_relayed() -> None:
     assert kinds(out) == ["notify-not-relayed"]
     with pytest.raises(ValueError, match="RLOC"):
         RtrConfig.from_dict({})
+
+
+def test_a_probe_moves_the_binding_to_its_translated_port(
+    pair: tuple[MobileNode, Rtr, MapRegister],
+) -> None:
+    """A NAT that maps the node's data port anew (another external port): the probe's source
+    becomes the binding's translated endpoint, and data for the node goes there."""
+    mn, rtr, _ = pair
+    (binding,) = rtr.bindings
+    probe = [
+        d for d in sends(mn.tick(61.0)) if d.dst == Endpoint.of(RTR, 4341)
+    ]  # the periodic register round probes again
+    assert probe, "no probe with the periodic register"
+    moved = Datagram(probe[0].payload, Endpoint.of(GLOBAL, NAT_PORT + 1), probe[0].dst)
+    out = rtr.receive(61.1, moved)
+    assert kinds(out) == ["probe-answered"]
+    assert binding.translated == Endpoint.of(GLOBAL, NAT_PORT + 1)
+    to_mn = DataHeader.make(nonce=1).build() + packet(PEER_EID, EID)
+    (d,) = sends(
+        rtr.receive(62.0, Datagram(to_mn, Endpoint.of(PEER_RLOC, 4341), Endpoint.of(RTR, 4341)))
+    )
+    assert d.dst == Endpoint.of(GLOBAL, NAT_PORT + 1)
+
+
+def test_no_smr_to_the_rtr_after_leaving_the_nat(pair: tuple[MobileNode, Rtr, MapRegister]) -> None:
+    """The RTR relayed for the node and holds no map-cache entry for its EID: the roam off the
+    NAT SMRs the peers, not the RTR (it would ignore it)."""
+    mn, rtr, _ = pair
+    to_mn = DataHeader.make(nonce=1).build() + packet(PEER_EID, EID)
+    (d,) = sends(
+        rtr.receive(2.0, Datagram(to_mn, Endpoint.of(PEER_RLOC, 4341), Endpoint.of(RTR, 4341)))
+    )
+    mn.receive(2.1, nat_in(d))  # data from the RTR's address: a peer RLOC
+    out = mn.set_rlocs(3.0, {"wlan0": "198.51.100.7"})
+    skipped = [o for o in out if isinstance(o, Decision) and o.kind == "peer-skipped"]
+    assert [o.fields["reason"] for o in skipped] == ["rtr"]
+    assert RTR not in mn.pending_smrs and ipaddress.ip_address(RTR) not in mn.pending_smrs
