@@ -88,8 +88,7 @@ from lisptrace.stack.role import (
     Send,
 )
 from lisptrace.stack.rtr import CONTROL_IID
-from lisptrace.stack.xtr import ItrEngine, lisp_address, parse_ip
-from lisptrace.stack.xtr import is_private as _rfc1918_or_ula
+from lisptrace.stack.xtr import ItrEngine, is_private, lisp_address, parse_ip
 
 # -- faults --------------------------------------------------------------------------------
 
@@ -107,12 +106,6 @@ breaks the same rule another way (it lists a private RLOC as a usable locator:
 LONG_TTL_MINUTES = 1440
 ACTIVE_ACTIVE = "active-active"
 ACTIVE_PASSIVE = "active-passive"
-
-
-def is_private(address: IPAddress) -> bool:
-    """RFC 1918 / RFC 4193 space (what MN-NO-PRIVATE-RLOC forbids advertising; the xTR's
-    test, shared)."""
-    return _rfc1918_or_ula(address)
 
 
 # -- configuration -------------------------------------------------------------------------

@@ -238,31 +238,19 @@ class PrefixTable(Generic[T]):
 
     def covering(self, key: EidPrefix | IPAddress | str, iid: int = 0) -> list[tuple[EidPrefix, T]]:
         """Every stored prefix that contains ``key`` (itself included), longest first."""
-        want = self._key(key, iid)
-        table_key = (want.iid, want.version)
-        by_len = self._tables.get(table_key)
-        if by_len is None:
-            return []
-        addr = int(want.address)
-        width = want.max_prefixlen
-        out = []
-        for length in self._lengths[table_key]:
-            if length > want.prefixlen:
-                continue
-            net = addr & (((1 << length) - 1) << (width - length)) if length else 0
-            hit = by_len[length].get(net)
-            if hit is not None:
-                out.append(hit)
-        return out
+        return list(self._covering(self._key(key, iid)))
 
     def lookup(self, key: EidPrefix | IPAddress | str, iid: int = 0) -> tuple[EidPrefix, T] | None:
         """Longest-prefix match: the most specific stored prefix containing ``key`` (an address
         in instance ``iid``, or a whole prefix), with its value; None when nothing covers it."""
-        want = self._key(key, iid)
+        return next(self._covering(self._key(key, iid)), None)
+
+    def _covering(self, want: EidPrefix) -> Iterator[tuple[EidPrefix, T]]:
+        """The stored prefixes containing ``want``, longest first, one dict probe per length."""
         table_key = (want.iid, want.version)
         by_len = self._tables.get(table_key)
         if by_len is None:
-            return None
+            return
         addr = int(want.address)
         width = want.max_prefixlen
         for length in self._lengths[table_key]:
@@ -271,8 +259,7 @@ class PrefixTable(Generic[T]):
             net = addr & (((1 << length) - 1) << (width - length)) if length else 0
             hit = by_len[length].get(net)
             if hit is not None:
-                return hit
-        return None
+                yield hit
 
     def covered(self, prefix: EidPrefix) -> Iterator[tuple[EidPrefix, T]]:
         """Every stored prefix inside ``prefix`` (itself included)."""

@@ -102,20 +102,31 @@ def _prefix(name: str, what: str) -> list[pa.Field]:
     ]
 
 
-def _anomalies(what: str) -> pa.Field:
-    return _f(
-        "anomalies",
-        _list(pa.string()),
-        f"Anomaly codes raised while decoding {what} (see docs/dissectors.md); empty list if none.",
-    )
+def _anomalies(what: str) -> list[pa.Field]:
+    """The ``anomalies`` codes raised while decoding ``what`` and their ``anomaly_details``."""
+    return [
+        _f(
+            "anomalies",
+            _list(pa.string()),
+            f"Anomaly codes raised while decoding {what} (see docs/dissectors.md); empty list if "
+            "none.",
+        ),
+        _f(
+            "anomaly_details",
+            _list(pa.string()),
+            "What each code of `anomalies` saw, item by item (same length as `anomalies`; an "
+            "empty string for a code raised without detail).",
+        ),
+    ]
 
 
-def _anomaly_details() -> pa.Field:
+def _msg_type() -> pa.Field:
+    """``msg_type``: the enclosing message's ``control.type``, copied into its child tables."""
     return _f(
-        "anomaly_details",
-        _list(pa.string()),
-        "What each code of `anomalies` saw, item by item (same length as `anomalies`; an "
-        "empty string for a code raised without detail).",
+        "msg_type",
+        pa.uint8(),
+        "`control.type` of the message (copied for filtering).",
+        nullable=False,
     )
 
 
@@ -195,8 +206,7 @@ PACKETS = _schema(
             "of ours).",
             nullable=False,
         ),
-        _anomalies("the frame (every layer, including the messages in other tables)"),
-        _anomaly_details(),
+        *_anomalies("the frame (every layer, including the messages in other tables)"),
         _f(
             "error",
             pa.string(),
@@ -397,8 +407,7 @@ CONTROL = _schema(
         _f("nat_private_etr", pa.string(), "NAT LCAF private ETR RLOC."),
         _f("nat_rtrs", _list(pa.string()), "NAT LCAF RTR RLOCs."),
         _f("shared_ext_subtype", pa.uint16(), "Shared Extension (type 15) sub-type."),
-        _anomalies("this message (not its inner ECM message, which has its own row)"),
-        _anomaly_details(),
+        *_anomalies("this message (not its inner ECM message, which has its own row)"),
     ],
 )
 
@@ -421,12 +430,7 @@ RECORDS = _schema(
             "Index of the record in its message (0-based, per section).",
             nullable=False,
         ),
-        _f(
-            "msg_type",
-            pa.uint8(),
-            "`control.type` of the message (copied for filtering).",
-            nullable=False,
-        ),
+        _msg_type(),
         _f(
             "section",
             pa.string(),
@@ -472,12 +476,7 @@ LOCATORS = _schema(
             "Index of the locator in its record (0-based).",
             nullable=False,
         ),
-        _f(
-            "msg_type",
-            pa.uint8(),
-            "`control.type` of the message (copied for filtering).",
-            nullable=False,
-        ),
+        _msg_type(),
         _f("eid", pa.string(), "The record's EID prefix, canonical (copied for joins)."),
         _f("address", pa.string(), "Locator address, canonical (LCAF forms included)."),
         _f("address_afi", pa.uint16(), "AFI of the locator."),
@@ -576,8 +575,7 @@ DATA = _schema(
             "Bytes after this LISP header (the inner packet as captured, "
             "or as its IP length field says when truncated).",
         ),
-        _anomalies("this header and its payload"),
-        _anomaly_details(),
+        *_anomalies("this header and its payload"),
     ],
 )
 
@@ -663,8 +661,7 @@ MOBILITY = _schema(
             _list(pa.string()),
             "Mobility option names in wire order (`type-N` for unknown ones).",
         ),
-        _anomalies("this Mobility Header"),
-        _anomaly_details(),
+        *_anomalies("this Mobility Header"),
     ],
 )
 
@@ -688,8 +685,7 @@ ND_MAP = _schema(
         _f("length", pa.uint8(), "Option Length field (8-octet units).", nullable=False),
         _f("length_ok", pa.bool_(), "True iff Length is 3.", nullable=False),
         _f("router_lifetime", pa.uint16(), "Router Lifetime of the RA in seconds."),
-        _anomalies("this option"),
-        _anomaly_details(),
+        *_anomalies("this option"),
     ],
 )
 

@@ -53,6 +53,18 @@ def free_udp_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+MR_AND_PETR = textwrap.dedent(
+    """
+    [map-resolver]
+    listen = ["127.0.0.46:4342"]
+
+    [petr]
+    rlocs = ["127.0.0.46"]
+    """
+)
+"""A Map-Resolver and a PETR to co-locate with ``ms_config("127.0.0.46:4342")``."""
+
+
 def ms_config(listen: str) -> str:
     return textwrap.dedent(
         f"""
@@ -145,6 +157,25 @@ def serve_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "lisptrace.stack.serve", *args]
 
 
+def start_map_server(tmp_path: Path, processes: list[Process], host: str) -> tuple[Process, int]:
+    """A Map-Server process with :func:`ms_config` on a free UDP port of ``host``."""
+    port = free_udp_port(host)
+    config = tmp_path / "ms.toml"
+    config.write_text(ms_config(f"{host}:{port}"))
+    proc = Process(serve_argv("map-server", "--config", str(config)))
+    processes.append(proc)
+    return proc, port
+
+
+def require_netns() -> None:
+    """Skip unless network namespaces are available."""
+    from lisptrace.lab.netns import detect
+
+    availability = detect()
+    if not availability.netns:
+        pytest.skip(availability.reason)
+
+
 # -- a Map-Server process on loopback ----------------------------------------------------------
 
 
@@ -152,11 +183,7 @@ def test_map_server_process_answers_a_signed_register_and_stops_on_sigterm(
     tmp_path: Path, processes: list[Process]
 ) -> None:
     host = "127.0.0.41"
-    port = free_udp_port(host)
-    config = tmp_path / "ms.toml"
-    config.write_text(ms_config(f"{host}:{port}"))
-    proc = Process(serve_argv("map-server", "--config", str(config)))
-    processes.append(proc)
+    proc, port = start_map_server(tmp_path, processes, host)
     started = proc.wait_for("serve-started")[0]
     assert started["fields"]["binds"] == [f"{host}:{port}"]
     assert started["role"] == "map-server"
@@ -189,11 +216,7 @@ def test_map_server_process_answers_a_signed_register_and_stops_on_sigterm(
 
 def test_bad_auth_is_logged_not_answered(tmp_path: Path, processes: list[Process]) -> None:
     host = "127.0.0.43"
-    port = free_udp_port(host)
-    config = tmp_path / "ms.toml"
-    config.write_text(ms_config(f"{host}:{port}"))
-    proc = Process(serve_argv("map-server", "--config", str(config)))
-    processes.append(proc)
+    proc, port = start_map_server(tmp_path, processes, host)
     proc.wait_for("serve-started")
     payload = register([record("10.1.0.0/24")], b"wrong", want_notify=True)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -299,15 +322,7 @@ def test_sections_for_every_role_parse() -> None:
 
 
 def test_colocated_resolver_and_petr_share_the_map_server() -> None:
-    text = ms_config("127.0.0.46:4342") + textwrap.dedent(
-        """
-        [map-resolver]
-        listen = ["127.0.0.46:4342"]
-
-        [petr]
-        rlocs = ["127.0.0.46"]
-        """
-    )
+    text = ms_config("127.0.0.46:4342") + MR_AND_PETR
     stack = loads(text)
     mr, _ = build_role("map-resolver", stack)
     assert isinstance(mr, Colocated)
@@ -325,15 +340,7 @@ def test_colocated_map_server_logs_under_its_own_role_name() -> None:
     ``map-server`` in a map-resolver or petr process (fake clock, no sockets)."""
     ms = ms_config("127.0.0.46:4342")
     ms = ms.replace("[map-server]\n", "[map-server]\nregistration-timeout = 30\n", 1)
-    text = ms + textwrap.dedent(
-        """
-        [map-resolver]
-        listen = ["127.0.0.46:4342"]
-
-        [petr]
-        rlocs = ["127.0.0.46"]
-        """
-    )
+    text = ms + MR_AND_PETR
     stack = loads(text)
     reg = register([record("10.1.0.0/24", rlocs=("127.0.0.47",))], KEY, want_notify=True)
     for name in ("map-resolver", "petr"):
@@ -526,11 +533,9 @@ def xtr_config(name: str, rloc: str, eids: str) -> str:
 def test_two_xtr_processes_carry_udp_and_tcp_between_eids_through_lisp(
     tmp_path: Path, processes: list[Process]
 ) -> None:
-    from lisptrace.lab.netns import Topology, detect
+    from lisptrace.lab.netns import Topology
 
-    availability = detect()
-    if not availability.netns:
-        pytest.skip(availability.reason)
+    require_netns()
     ms_text = textwrap.dedent(
         f"""
         [map-server]
@@ -635,11 +640,9 @@ def test_two_xtr_processes_carry_udp_and_tcp_between_eids_through_lisp(
 def test_mobile_node_process_notices_a_renumbering_and_registers_the_new_rloc(
     tmp_path: Path, processes: list[Process]
 ) -> None:
-    from lisptrace.lab.netns import Topology, detect
+    from lisptrace.lab.netns import Topology
 
-    availability = detect()
-    if not availability.netns:
-        pytest.skip(availability.reason)
+    require_netns()
     (tmp_path / "ms.toml").write_text(
         textwrap.dedent(
             f"""
