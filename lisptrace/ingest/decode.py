@@ -1428,7 +1428,9 @@ def _mobility_row(msg: MobilityMessage, lay: Layers, i: int, texts: list[str]) -
         "type_name": type(msg).NAME or f"type-{msg.mh_type}",
         "label": msg.label,
         "payload_proto": msg.payload_proto,
-        "header_len": msg.header_len,
+        # the codec keeps Header Len only when it disagrees with the message (else build
+        # derives it), so the received value is the built length in 8-octet units, minus one
+        "header_len": msg.header_len if msg.header_len is not None else len(msg.build()) // 8 - 1,
         "checksum": msg.checksum,
         "checksum_ok": msg.checksum_ok,
         "anomalies": texts,
