@@ -15,14 +15,15 @@ from typing import Any
 import click
 
 from lisptrace import __version__
-from lisptrace.ingest.capture import CaptureError
-from lisptrace.ingest.walk import dissect, read_frames
-from lisptrace.render import anomaly_catalog_markdown, summary, tree
-from lisptrace.stack.serve import ROLES
-from lisptrace.stack.serve import serve as run_role
+
+# Each command imports its machinery when it runs (``lisptrace decode`` does not load dpkt,
+# rich, asyncio or the stack): see test_cli.py::test_commands_import_lazily.
 
 EXIT_USAGE = 2
 EXIT_TRUNCATED = 3
+# lisptrace.stack.serve.ROLES, spelled out so that the CLI does not import the stack to list
+# them (a test checks that the two agree)
+ROLES = ("map-server", "map-resolver", "xtr", "petr", "pitr", "mobile-node", "rtr")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,6 +38,10 @@ def app() -> None:
 @click.option("--all", "all_frames", is_flag=True, help="List frames with no LISP too.")
 def show(capture: Path, verbose: bool, all_frames: bool) -> None:
     """List the LISP messages of CAPTURE (pcap/pcapng, gzip allowed), one line each."""
+    from lisptrace.ingest.capture import CaptureError
+    from lisptrace.ingest.walk import dissect, read_frames
+    from lisptrace.render import summary, tree
+
     if not capture.is_file():
         raise click.UsageError(f"{capture}: no such file")
     warnings: list[str] = []
@@ -113,6 +118,7 @@ def decode(
     quiet: bool,
 ) -> None:
     """Decode CAPTURE... (merged by time) into Arrow tables in OUTPUT."""
+    from lisptrace.ingest.capture import CaptureError
     from lisptrace.ingest.decode import decode as run_decode
     from lisptrace.ingest.keys import KeyFileError, load_keys
 
@@ -191,6 +197,8 @@ def _with_progress(
 )
 def serve(role: str, config_path: Path, tun: str | None, log_path: Path | None) -> None:
     """Run a reference LISP ROLE as a process until SIGTERM (see docs/stack.md)."""
+    from lisptrace.stack.serve import serve as run_role
+
     if log_path is None:
         sys.exit(run_role(role, str(config_path), tun=tun))
     try:
@@ -217,6 +225,8 @@ def lab(args: tuple[str, ...]) -> None:
 @app.command()
 def anomalies() -> None:
     """List every anomaly code the decoders can report (Markdown table)."""
+    from lisptrace.render import anomaly_catalog_markdown
+
     click.echo(anomaly_catalog_markdown(), nl=False)
 
 

@@ -6,14 +6,16 @@ import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 from lisptrace.tables.schema import META_VERSION, SCHEMA_VERSION, TABLES
 from lisptrace.tables.writer import MANIFEST, MANIFEST_KIND, SUFFIX
+
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas (~0.3 s): only when a table is opened
+    import pyarrow.dataset as ds
 
 
 class NotDecodedError(ValueError):
@@ -58,6 +60,8 @@ class Decoded:
 
     def dataset(self, name: str) -> ds.Dataset:
         """The table as a ``pyarrow.dataset.Dataset`` (either format)."""
+        import pyarrow.dataset as ds
+
         fmt = "parquet" if self.format == "parquet" else "ipc"
         return ds.dataset(self._file(name), format=fmt)
 

@@ -212,3 +212,29 @@ def test_lab_lists_its_scenarios() -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("clean-roam ")
     assert "fault-no-smr" in out.stdout
+
+
+def test_commands_import_lazily(tmp_path: Path) -> None:
+    """`lisptrace decode` starts without the other commands' machinery (start-up time)."""
+    probe = (
+        "import sys; from lisptrace.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(m for m in ('dpkt', 'asyncio', 'rich', 'lisptrace.stack',"
+        " 'lisptrace.ingest.walk') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+    assert (tmp_path / "o" / "manifest.json").is_file()
+
+
+def test_serve_roles_match_the_stack() -> None:
+    from lisptrace.cli import ROLES
+    from lisptrace.stack.serve import ROLES as STACK_ROLES
+
+    assert ROLES == STACK_ROLES
