@@ -341,6 +341,13 @@ class Capture:
         self.truncated = offset
         self._warn(f"{self.path}: {reason} at byte {offset}; read {self.frames} frames before it")
 
+    def _refill(self, buf: bytes, need: int, broken: str) -> tuple[bytes, bool, str]:
+        """Keep the unread tail ``buf`` and read a chunk after it (or the one record that needs
+        more): the new buffer, whether the file ended, and why the stream broke (if it did)."""
+        want = max(CHUNK_SIZE, need)
+        data, err = self._read(want)
+        return (buf + data if buf else data), bool(err) or len(data) < want, err or broken
+
     def _read(self, n: int) -> tuple[bytes, str | None]:
         """Up to ``n`` bytes and, if the stream broke (bad gzip data), why."""
         if not self.compressed:
@@ -444,15 +451,8 @@ class Capture:
         broken = ""  # why the (compressed) stream broke, if it did
         need = rec
         while True:
-            # refill: keep the unread tail, read a chunk (or the one record that needs more)
             if not eof:
-                want = max(CHUNK_SIZE, need)
-                data, err = self._read(want)
-                if err:
-                    eof, broken = True, err
-                elif len(data) < want:
-                    eof = True
-                buf = buf + data if buf else data
+                buf, eof, broken = self._refill(buf, need, broken)
             end = len(buf)
             off = 0
             while True:
@@ -579,13 +579,7 @@ class Capture:
         epb_type = _EPB
         while True:
             if not eof:
-                want = max(CHUNK_SIZE, need)
-                data, err = self._read(want)
-                if err:
-                    eof, broken = True, err
-                elif len(data) < want:
-                    eof = True
-                buf = buf + data if buf else data
+                buf, eof, broken = self._refill(buf, need, broken)
             end = len(buf)
             off = 0
             stop = ""
