@@ -195,18 +195,25 @@ def _with_progress(
     type=click.Path(path_type=Path),
     help="Decision log, JSON lines (default: stdout).",
 )
-def serve(role: str, config_path: Path, tun: str | None, log_path: Path | None) -> None:
+@click.option(
+    "--control",
+    metavar="ADDR:PORT",
+    help="Loopback UDP endpoint taking JSON commands (new RLOCs; packets as if from the TUN).",
+)
+def serve(
+    role: str, config_path: Path, tun: str | None, log_path: Path | None, control: str | None
+) -> None:
     """Run a reference LISP ROLE as a process until SIGTERM (see docs/stack.md)."""
     from lisptrace.stack.serve import serve as run_role
 
     if log_path is None:
-        sys.exit(run_role(role, str(config_path), tun=tun))
+        sys.exit(run_role(role, str(config_path), tun=tun, control=control))
     try:
         stream = log_path.open("a", encoding="utf-8")
     except OSError as exc:
         raise click.UsageError(f"--log {log_path}: {exc.strerror or exc}") from None
     with stream:
-        sys.exit(run_role(role, str(config_path), tun=tun, log=stream))
+        sys.exit(run_role(role, str(config_path), tun=tun, log=stream, control=control))
 
 
 @app.command(

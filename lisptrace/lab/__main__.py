@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("directory", nargs="?", help="with 'regenerate': the captures directory")
     p.add_argument("--out", help="where the captures and the manifest go")
     p.add_argument("--only", action="append", help="with 'regenerate': just these scenarios")
+    p.add_argument(
+        "--backend",
+        choices=("netns", "loopback"),
+        help="netns (default when available) or loopback (control plane only, no root needed)",
+    )
     p.add_argument("--list", action="store_true", help="list the scenarios")
     p.add_argument("--check", action="store_true", help="say whether namespaces are usable")
     p.add_argument("--cleanup", action="store_true", help="delete namespaces of dead lab runs")
@@ -64,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.out:
             print("python -m lisptrace.lab SCENARIO --out DIR", file=sys.stderr)
             return 2
-        manifest = run_scenario(args.scenario, args.out)
+        manifest = run_scenario(args.scenario, args.out, backend=args.backend)
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1

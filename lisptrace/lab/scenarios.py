@@ -750,15 +750,24 @@ class RoleProc:
 
 
 def start_role(
-    host: Host, role: str, config: Path, workdir: Path, name: str, tun: str | None = None
+    host: Host,
+    role: str,
+    config: Path,
+    workdir: Path,
+    name: str,
+    tun: str | None = None,
+    control: str | None = None,
 ) -> RoleProc:
-    """``python -m lisptrace.stack.serve ROLE`` in ``host``; returns once it is bound."""
+    """``python -m lisptrace.stack.serve ROLE`` in ``host``; returns once it is bound
+    (``control``: its ``--control ADDR:PORT``, the loopback backend's way to tell it things)."""
     log = workdir / f"{name}.log.jsonl"
     err = workdir / f"{name}.stderr"
     log.unlink(missing_ok=True)
     args = [role, "--config", str(config), "--log", str(log)]
     if tun:
         args += ["--tun", tun]
+    if control:
+        args += ["--control", control]
     with err.open("wb") as errf:
         proc = host.python("lisptrace.stack.serve", *args, stdout=subprocess.DEVNULL, stderr=errf)
     rp = RoleProc(host, role, proc, RoleLog(log), err)
@@ -960,13 +969,36 @@ def _app_address(b: Built, host: str) -> str:
     return b.addresses[host]
 
 
-def run_scenario(name: str | Scenario, out: str | Path, keep_work: bool = False) -> Manifest:
+def run_scenario(
+    name: str | Scenario, out: str | Path, keep_work: bool = False, backend: str | None = None
+) -> Manifest:
     """Run one scenario in namespaces; write ``out/NAME-{mn,ms,core}.pcapng`` and
-    ``out/NAME.manifest.json`` (role logs and app results under ``out/NAME.work/``)."""
+    ``out/NAME.manifest.json`` (role logs and app results under ``out/NAME.work/``).
+
+    ``backend``: ``"netns"``, ``"loopback"`` (the control plane only, on 127.77.x.y addresses:
+    :mod:`lisptrace.lab.loopback`) or ``None``: namespaces if :func:`detect` says they work,
+    else loopback (saying why on stderr and in the manifest)."""
     s = get(name) if isinstance(name, str) else name
+    if backend not in (None, "netns", "loopback"):
+        raise LabError(f"backend {backend!r}: netns or loopback")
+    if backend == "loopback":
+        from lisptrace.lab.loopback import run_loopback
+
+        return run_loopback(s, Path(out).resolve())
     availability = detect()
     if not availability.netns:
-        raise LabError(f"scenario {s.name}: network namespaces unavailable: {availability.reason}")
+        if backend == "netns":
+            raise LabError(
+                f"scenario {s.name}: network namespaces unavailable: {availability.reason}"
+            )
+        from lisptrace.lab.loopback import run_loopback
+
+        print(
+            f"lisptrace lab: {availability.reason}; falling back to loopback addresses "
+            "(127.77.x.y: control plane only, no data plane)",
+            file=sys.stderr,
+        )
+        return run_loopback(s, Path(out).resolve(), availability.reason)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     work = out / f"{s.name}.work"
@@ -1451,6 +1483,10 @@ def summary(m: Manifest) -> str:
     for c in m.captures:
         parts.append(f"  capture {c.file}: {c.packets} packets")
     parts.append(f"  violations expected: {m.violations or 'none'}")
+    if m.backend == "loopback":
+        from lisptrace.lab.loopback import summary_lines
+
+        parts += summary_lines(m)
     return "\n".join(parts)
 
 

@@ -47,6 +47,24 @@ configured for it), the EID excepted. When that map changes it calls
 :meth:`MobileNode.set_rlocs` with the detection time, logs ``interfaces-changed``, rebinds
 the sockets (:meth:`UdpAdapter.rebind`) and only then sends what the node answered (the
 immediate Map-Registers from the new RLOCs, SMRs).
+
+``--control ADDR:PORT`` (loopback addresses only; for the lab's loopback backend, where there
+are no interfaces to watch and no TUN without root): the process also listens on that UDP
+endpoint for JSON datagrams, one command each, answered with nothing (each is logged)::
+
+    {"rlocs": {"lo0": "127.77.0.9"}}   # mobile-node: its RLOCs are now exactly these
+                                        # (name -> address or null = down): the same path as a
+                                        # watched interface change (set_rlocs, interfaces-changed,
+                                        # rebind, then the Map-Registers and SMRs)
+    {"packet": "4500..."}              # xtr, mobile-node, pitr: an IP packet (hex) taken as if
+                                        # read from the TUN (its answer, if any, is dropped
+                                        # unless --tun is given too)
+
+A mobile node given ``--control`` watches no interface: it starts from the ``address`` of each
+``[mobile-node.interfaces.NAME]`` and changes RLOCs only when told. A command that is not a
+JSON object of these keys, or an ``rlocs`` to another role, is logged as ``control-error`` and
+ignored; a datagram from a non-loopback source never arrives (the socket is bound to a
+loopback address).
 """
 
 from __future__ import annotations
@@ -418,12 +436,45 @@ class RlocWatcher:
 # -- the process -------------------------------------------------------------------------------
 
 
+def parse_control(text: str) -> tuple[str, int]:
+    """``ADDR:PORT`` (``[v6]:PORT``) of ``--control``; a loopback address only."""
+    host, sep, port = text.rpartition(":")
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"--control {text!r}: want ADDR:PORT") from None
+    if not sep or not 0 < number < 65536:
+        raise ConfigError(f"--control {text!r}: want ADDR:PORT")
+    if not address.is_loopback:
+        raise ConfigError(f"--control {text!r}: a loopback address only")
+    return str(address), number
+
+
+class _ControlProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.server.control_received(data)
+
+
 class Server:
     """One role on the adapter, with its TUN and (mobile node) its interface watcher."""
 
-    def __init__(self, role_name: str, stack: StackConfig, tun: str | None, log: TextIO) -> None:
+    def __init__(
+        self,
+        role_name: str,
+        stack: StackConfig,
+        tun: str | None,
+        log: TextIO,
+        control: str | None = None,
+    ) -> None:
         if tun is not None and role_name not in TUN_ROLES:
             raise ConfigError(f"--tun: the {role_name} role has no local hosts")
+        self.control = parse_control(control) if control is not None else None
+        self._control_transport: asyncio.DatagramTransport | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.role_name = role_name
         self.role, self.notes = build_role(role_name, stack)
         self.tun_name = tun
@@ -431,7 +482,7 @@ class Server:
         self.log = DecisionLog(log, self.role.name)
         self.adapter = UdpAdapter(self.role, deliver=self._deliver, log=self.log)
         self.watcher: RlocWatcher | None = None
-        if role_name == "mobile-node":
+        if role_name == "mobile-node" and self.control is None:
             cfg = stack.role("mobile-node").config
             prefer = {i.name: i.address.version for i in cfg.interfaces if i.address is not None}
             self.watcher = RlocWatcher(
@@ -441,6 +492,8 @@ class Server:
                 skip=[tun] if tun else [],
             )
         self.rlocs: dict[str, IPAddress | None] = {}
+        if role_name == "mobile-node" and self.control is not None:  # told, not watched
+            self.rlocs = {i.name: i.address for i in stack.role("mobile-node").config.interfaces}
         self.counters = {"tun_in": 0, "tun_skipped": 0, "tun_out": 0, "deliver_dropped": 0}
         self._stop: asyncio.Event | None = None
         self._started = False
@@ -489,7 +542,12 @@ class Server:
     async def check_rlocs(self, initial: bool = False) -> None:
         """Scan the interfaces; on a change tell the node, rebind, then send its outputs."""
         assert self.watcher is not None
-        current = self.watcher.scan()
+        await self.apply_rlocs(self.watcher.scan(), initial)
+
+    async def apply_rlocs(
+        self, current: dict[str, IPAddress | None], initial: bool = False
+    ) -> None:
+        """The node's RLOCs are now ``current``: tell it, rebind, then send its outputs."""
         if current == self.rlocs and not initial:
             return
         now = asyncio.get_running_loop().time()
@@ -513,6 +571,48 @@ class Server:
         else:
             self._pending = outputs
 
+    # -- the loopback control channel (--control) ----------------------------------------------
+
+    def control_received(self, data: bytes) -> None:
+        now = self.adapter.now()
+        try:
+            command = json.loads(data)
+            if not isinstance(command, dict) or not command or set(command) - {"rlocs", "packet"}:
+                raise ValueError("want a JSON object with 'rlocs' or 'packet'")
+            if "rlocs" in command:
+                if self.role_name != "mobile-node" or not isinstance(command["rlocs"], dict):
+                    raise ValueError("'rlocs' (an object) is for the mobile-node role")
+                rlocs = {
+                    str(n): None if a is None else ipaddress.ip_address(str(a))
+                    for n, a in command["rlocs"].items()
+                }
+            if "packet" in command:
+                packet = bytes.fromhex(str(command["packet"]))
+                if getattr(self.role, "send_packet", None) is None:
+                    raise ValueError(f"'packet': the {self.role_name} role sends no packets")
+        except ValueError as exc:  # JSONDecodeError, bad address or hex are ValueErrors
+            self.log(Decision(now, "control-error", " ".join(str(exc).split())))
+            return
+        self.log(Decision(now, "control-command", ", ".join(sorted(command)), command))
+        if "rlocs" in command:
+            task = asyncio.get_running_loop().create_task(self.apply_rlocs(rlocs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if "packet" in command:
+            self.counters["control_packets"] = self.counters.get("control_packets", 0) + 1
+            self.adapter.inject(self.role.send_packet(now, packet))
+
+    async def _open_control(self) -> None:
+        assert self.control is not None
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _ControlProtocol(self), local_addr=self.control
+            )
+        except OSError as exc:
+            raise ServeError(f"--control: cannot bind: {exc.strerror or exc}") from None
+        self._control_transport = transport
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -534,6 +634,8 @@ class Server:
             except OSError as exc:
                 raise ServeError(f"cannot bind: {exc.strerror or exc}") from None
             self._started = True
+            if self.control is not None:
+                await self._open_control()
             for note in self.notes:
                 self.log(Decision(loop.time(), note.kind, note.detail, note.fields))
             binds = sorted({str(ep) for ep in self.adapter.sockets})
@@ -542,7 +644,12 @@ class Server:
                     loop.time(),
                     "serve-started",
                     f"{self.role_name} on {', '.join(binds) or 'no socket'}",
-                    {"binds": binds, "tun": self.tun_name, "pid": os.getpid()},
+                    {
+                        "binds": binds,
+                        "tun": self.tun_name,
+                        "pid": os.getpid(),
+                        "control": f"{self.control[0]}:{self.control[1]}" if self.control else None,
+                    },
                 )
             )
             self.adapter.inject(self._pending)
@@ -550,6 +657,10 @@ class Server:
                 watch = loop.create_task(self._watch())
             await self._stop.wait()
         finally:
+            if self._control_transport is not None:
+                self._control_transport.close()
+            for task in list(self._tasks):
+                task.cancel()
             if watch is not None:
                 watch.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -581,6 +692,7 @@ def serve(
     tun: str | None = None,
     log: TextIO | None = None,
     errors: TextIO | None = None,
+    control: str | None = None,
 ) -> int:
     """Run ``role_name`` from the TOML file until SIGTERM/SIGINT; the exit status (0 after a
     signal, 2 for a configuration error, 1 for a run-time failure, each error one line on
@@ -588,7 +700,7 @@ def serve(
     err = errors or sys.stderr
     try:
         stack = load(config_path)
-        server = Server(role_name, stack, tun, log or sys.stdout)
+        server = Server(role_name, stack, tun, log or sys.stdout, control)
     except ConfigError as exc:
         print(f"serve: {' '.join(str(exc).split())}", file=err)
         return EXIT_CONFIG
@@ -609,6 +721,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="TOML file with the role's section")
     parser.add_argument("--tun", metavar="IFNAME", help="TUN device for local hosts' traffic")
     parser.add_argument("--log", metavar="FILE", help="decision log (JSON lines; default stdout)")
+    parser.add_argument(
+        "--control",
+        metavar="ADDR:PORT",
+        help="loopback UDP endpoint taking JSON commands (new RLOCs, packets as if from the TUN)",
+    )
 
 
 def run_args(args: argparse.Namespace) -> int:
@@ -620,8 +737,8 @@ def run_args(args: argparse.Namespace) -> int:
             print(f"serve: --log {args.log}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_FAILURE
         with stream:
-            return serve(args.role, args.config, tun=args.tun, log=stream)
-    return serve(args.role, args.config, tun=args.tun)
+            return serve(args.role, args.config, tun=args.tun, log=stream, control=args.control)
+    return serve(args.role, args.config, tun=args.tun, control=args.control)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

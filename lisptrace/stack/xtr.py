@@ -626,7 +626,12 @@ class ItrEngine:
                     kind,
                     f"{record.eid_prefix} ttl {record.ttl} min, "
                     f"{len(record.locators)} locators, action {record.action}",
-                    {"prefix": record.eid_prefix, "ttl": record.ttl, "nonce": reply.nonce},
+                    {
+                        "prefix": record.eid_prefix,
+                        "ttl": record.ttl,
+                        "nonce": reply.nonce,
+                        "rlocs": [str(loc.address) for loc in record.locators],
+                    },
                 )
             )
             if where.contains(pending.eid, pending.key.iid) and where.prefixlen > best:

@@ -10,6 +10,7 @@ import ipaddress
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,49 @@ def test_nat_traversal_live(tmp_path: Path) -> None:
     tcp = next(f for f in m.flows if f.kind == "tcp")
     assert tcp.result is not None and tcp.result["survived"] is True, tcp.result
     assert {c.vantage for c in m.captures} == {"mn", "ms", "nat", "core"}
+
+
+# -- without namespaces: the loopback backend (control plane only; runs anywhere on Linux) ------
+
+
+def test_clean_roam_on_loopback_registers_the_new_rloc_and_smrs(tmp_path: Path) -> None:
+    started = time.monotonic()
+    m = sc.run_scenario("clean-roam", tmp_path, backend="loopback")
+    assert time.monotonic() - started < 15.0
+    assert m.backend == "loopback" and m.flows == []
+    assert any("data plane between EIDs was not exercised" in n for n in m.notes)
+    (event,) = m.events
+    new = event.address_to
+    assert new is not None and new.startswith("127.77.") and new != event.address_from
+    # the Map-Server accepted a Map-Register from the new RLOC, after the roam
+    assert any(
+        r.eid_prefix == "10.9.0.1/32" and r.rlocs == [new] and r.after_event == 0
+        for r in m.registrations
+    )
+    cp = m.extra["control_plane"]
+    assert cp["registered_from_new_rloc"]["ok"]
+    assert (
+        cp["smr_sent"]["ok"]
+        and cp["smr_sent"]["evidence"]["fields"]["peer_rloc"] == (cp["peer_rloc"])
+    )
+    assert cp["smr_answered"]["ok"]
+    assert cp["smr_answered"]["evidence"]["fields"]["rlocs"] == [new]
+    assert m.extra["primer"]["node_decapsulated_and_dropped"] == 1
+    assert m.extra["capture"].startswith("dumpcap" if m.captures else "none")
+    again = Manifest.read(tmp_path / "clean-roam.manifest.json")
+    assert again.backend == "loopback"
+    assert "data plane: NOT exercised" in sc.summary(m)
+
+
+def test_without_namespaces_run_scenario_falls_back_to_loopback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lisptrace.lab.netns import Availability
+
+    monkeypatch.setattr(sc, "detect", lambda: Availability(False, "no namespaces here"))
+    # a scenario the loopback backend cannot run: the fallback is chosen, then says why not
+    with pytest.raises(LabError, match="loopback backend"):
+        sc.run_scenario("nat-traversal", tmp_path)
+    assert "no namespaces here; falling back to loopback" in capsys.readouterr().err
+    with pytest.raises(LabError, match="namespaces unavailable"):
+        sc.run_scenario("clean-roam", tmp_path, backend="netns")

@@ -724,3 +724,38 @@ def test_mobile_node_process_notices_a_renumbering_and_registers_the_new_rloc(
         assert node.stop() == 0 and ms.stop() == 0
         binds = node.wait_for("serve-stopped")[0]
         assert binds["fields"]["sent"] >= 2
+
+
+def test_control_endpoint_is_loopback_only_and_bad_commands_are_logged() -> None:
+    assert serve_mod.parse_control("127.77.0.5:4351") == ("127.77.0.5", 4351)
+    assert serve_mod.parse_control("[::1]:4351") == ("::1", 4351)
+    for bad in ("198.18.3.2:4351", "127.0.0.1", "127.0.0.1:0", "nope:1"):
+        with pytest.raises(ConfigError, match="--control"):
+            serve_mod.parse_control(bad)
+    stack = loads(
+        textwrap.dedent(
+            """
+            [map-server]
+            listen = ["127.77.1.1:14342"]
+            """
+        )
+    )
+    log = io.StringIO()
+    server = serve_mod.Server("map-server", stack, None, log, control="127.77.0.9:4351")
+
+    async def feed() -> None:
+        await server.adapter.start()
+        try:
+            for data in (
+                b"{not json",
+                b'{"rlocs": {"lo0": "127.77.0.2"}}',  # to a map-server
+                b'{"packet": "45"}',  # a map-server sends no packets
+                b"[]",
+            ):
+                server.control_received(data)
+        finally:
+            server.adapter.close()
+
+    asyncio.run(feed())
+    kinds = [json.loads(x)["kind"] for x in log.getvalue().splitlines()]
+    assert kinds == ["control-error"] * 4
