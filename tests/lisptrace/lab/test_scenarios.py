@@ -237,7 +237,7 @@ def test_fault_no_smr_live_capture_lacks_the_smr(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("LISPTRACE_LAB_ALL") != "1",
-    reason="every scenario live takes ~3 min: set LISPTRACE_LAB_ALL=1",
+    reason="every scenario live takes ~3-4 min: set LISPTRACE_LAB_ALL=1 (.ci/run does)",
 )
 @pytest.mark.parametrize("name", sorted(set(sc.SCENARIOS) - {"clean-roam", "fault-no-smr"}))
 def test_every_scenario_runs_live(tmp_path: Path, name: str) -> None:
