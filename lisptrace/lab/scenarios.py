@@ -359,8 +359,10 @@ def _fault_scenarios() -> list[Scenario]:
             CLEAN_ROAM,
             "fault-private-rloc",
             "clean-roam, the correspondent's xTR registers and replies with an RFC 1918 RLOC "
-            "(a usable locator, at its public RLOC's priority and weight).",
+            "(a usable locator, at its public RLOC's priority and weight): flows the mobile "
+            "node hashes onto that unreachable RLOC are lost, so no flow must survive.",
             xtr_faults=("private-rloc",),
+            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
             violations=("MN-NO-PRIVATE-RLOC",),
         ),
     ]
