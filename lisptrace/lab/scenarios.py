@@ -273,6 +273,11 @@ RENUMBER = Scenario(
 )
 
 
+# The correspondent's TCP connection and UDP stream to the mobile node, neither required to
+# survive: for faults that break the hand-over (or reachability) on purpose.
+FLOWS_MAY_BREAK = (FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False))
+
+
 def _fault_scenarios() -> list[Scenario]:
     out = [
         _variant(
@@ -280,7 +285,7 @@ def _fault_scenarios() -> list[Scenario]:
             "fault-no-smr",
             "clean-roam, the mobile node sends no SMR after its roam.",
             mobiles=_faulty_mn(CLEAN_ROAM, "no-smr"),
-            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
+            flows=FLOWS_MAY_BREAK,
             violations=("MN-SMR-REQUIRED",),
         ),
         _variant(
@@ -295,7 +300,7 @@ def _fault_scenarios() -> list[Scenario]:
             "fault-late-register",
             f"clean-roam, the mobile node registers only {LATE_REGISTER_DELAY:g} s after its roam.",
             mobiles=_faulty_mn(CLEAN_ROAM, "late-register"),
-            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
+            flows=FLOWS_MAY_BREAK,
             after=LATE_REGISTER_DELAY + 3.0,
             violations=("MN-REG-IMMEDIATE",),
         ),
@@ -343,7 +348,7 @@ def _fault_scenarios() -> list[Scenario]:
             "fault-ignore-smr",
             "clean-roam, the correspondent's xTR ignores the SMR.",
             xtr_faults=("ignore-smr",),
-            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
+            flows=FLOWS_MAY_BREAK,
             violations=("PEER-SMR-INVOKED",),
         ),
         _variant(
@@ -352,7 +357,7 @@ def _fault_scenarios() -> list[Scenario]:
             "nat-traversal, the mobile node (`private-rloc`) registers its private RFC 1918 "
             "address directly through the NAT instead of going through the RTR.",
             mobiles=_faulty_mn(NAT_TRAVERSAL, "private-rloc"),
-            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
+            flows=FLOWS_MAY_BREAK,
             violations=("MN-NO-PRIVATE-RLOC",),
         ),
         _variant(
@@ -362,7 +367,7 @@ def _fault_scenarios() -> list[Scenario]:
             "(a usable locator, at its public RLOC's priority and weight): flows the mobile "
             "node hashes onto that unreachable RLOC are lost, so no flow must survive.",
             xtr_faults=("private-rloc",),
-            flows=(FlowSpec("tcp", "cn", "mn1", False), FlowSpec("udp", "cn", "mn1", False)),
+            flows=FLOWS_MAY_BREAK,
             violations=("MN-NO-PRIVATE-RLOC",),
         ),
     ]
