@@ -40,6 +40,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lisptrace.ingest.frames import FrameBatch
+from lisptrace.kernels import load
+
+_hop = load("lisptrace.ingest._hop")  # C twins of the two hop loops below (None: not built)
 
 __all__ = [
     "CHUNK_SIZE",
@@ -198,6 +201,48 @@ def _ticks_to_ns(ticks: U64, base: int, exp: int) -> I64:
     units = base**exp  # exotic resolutions: exact Python arithmetic, wrapped to 64 bits
     wrapped = [(int(t) * _NS // units) & 0xFFFFFFFFFFFFFFFF for t in ticks.tolist()]
     return np.array(wrapped, dtype=np.uint64).view(np.int64)
+
+
+def _pcap_hop(buf: bytes, off: int, count: int, rec: int, order: str) -> tuple[I64, int]:
+    """Offsets of up to ``count`` pcap records from ``off`` (while each record's caplen field
+    is inside ``buf``) and where the hop stopped: past ``len(buf)`` if the last is cut."""
+    if _hop is not None:
+        out = np.empty(count, np.int64)
+        n, off = _hop.pcap_hop(buf, off, count, rec, order == ">", out)
+        return out[:n], off
+    caplen_at = struct.Struct(order + "I").unpack_from
+    offs: list[int] = []
+    append = offs.append
+    with contextlib.suppress(struct.error):
+        for _ in repeat(None, count):
+            cl = caplen_at(buf, off + 8)[0]
+            append(off)
+            off += rec + cl
+    return np.array(offs, np.int64), off
+
+
+def _pcapng_hop(buf: bytes, off: int, count: int, order: str, offs: list[int]) -> int:
+    """Append to ``offs`` the offsets of a run of at most ``count`` whole Enhanced Packet
+    Blocks from ``off`` (length at least 32, inside ``buf``); where the run stopped."""
+    if _hop is not None:
+        out = np.empty(count, np.int64)
+        n, off = _hop.pcapng_hop(buf, off, count, order == ">", _EPB, out)
+        offs.extend(out[:n].tolist())
+        return off
+    hdr = struct.Struct(order + "II").unpack_from
+    end = len(buf)
+    append = offs.append
+    with contextlib.suppress(struct.error):
+        for _ in repeat(None, count):
+            btype, blen = hdr(buf, off)
+            if btype != _EPB or blen < 32:  # alignment, limits: checked vectorised later
+                break
+            nxt = off + blen
+            if nxt > end:
+                break
+            append(off)
+            off = nxt
+    return off
 
 
 def _words(buf: bytes, offs: I64, words: int, order: str) -> U64:
@@ -456,17 +501,11 @@ class Capture:
             end = len(buf)
             off = 0
             while True:
-                # The hot loop: only the caplen chain. unpack_from fails past the buffer's end;
-                # a record running past it, or a lying caplen, is dealt with after the loop.
-                offs: list[int] = []
-                append = offs.append
-                with contextlib.suppress(struct.error):
-                    for _ in repeat(None, max_frames):
-                        cl = caplen_at(buf, off + 8)[0]
-                        append(off)
-                        off += rec + cl
+                # The hot loop: only the caplen chain. A record running past the buffer's end,
+                # or a lying caplen, is dealt with after the hop.
+                offs, off = _pcap_hop(buf, off, max_frames, rec, order)
                 if off > end:  # the last record runs past the buffer: not complete yet
-                    off = offs.pop()
+                    off, offs = int(offs[-1]), offs[:-1]
                 part, lying = self._pcap_part(buf, offs, dtype, scale, linktype)
                 if part is not None:
                     yield buf, [part]
@@ -504,12 +543,11 @@ class Capture:
                 buf = buf[off:]
 
     def _pcap_part(
-        self, buf: bytes, offs: list[int], dtype: np.dtype[np.uint32], scale: np.int64, lt: int
+        self, buf: bytes, o: I64, dtype: np.dtype[np.uint32], scale: np.int64, lt: int
     ) -> tuple[_Part | None, int | None]:
-        """The records at ``offs``, and the offset of the first with a lying caplen (if any)."""
-        if not offs:
+        """The records at offsets ``o``, and the offset of the first with a lying caplen."""
+        if not len(o):
             return None, None
-        o = np.array(offs, dtype=np.int64)
         h = _words(buf, o, 4, self._order).astype(np.int64)  # sec, usec/nsec, caplen, origlen
         lying = None
         too_long = h[:, 2] > MAX_CAPLEN
@@ -576,7 +614,6 @@ class Capture:
         hdr = struct.Struct(order + "II").unpack_from
         section_ifaces: list[int] = []
         state = {"last_time": 0}
-        epb_type = _EPB
         while True:
             if not eof:
                 buf, eof, broken = self._refill(buf, need, broken)
@@ -591,17 +628,7 @@ class Capture:
                 # fast path: a run of plausible EPBs, only their lengths walked here (the
                 # vectorised gather checks the rest); anything else falls to the general path
                 before = len(offs)
-                append = offs.append
-                with contextlib.suppress(struct.error):
-                    for _ in repeat(None, max_frames - count):
-                        btype, blen = hdr(buf, off)
-                        if btype != epb_type or blen < 32:  # alignment, limits: vectorised
-                            break
-                        nxt = off + blen
-                        if nxt > end:
-                            break
-                        append(off)
-                        off = nxt
+                off = _pcapng_hop(buf, off, max_frames - count, order, offs)
                 count += len(offs) - before
                 if count >= max_frames:
                     stop = self._flush(buf, offs, order, section_ifaces, state, parts)

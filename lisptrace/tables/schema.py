@@ -19,6 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lisptrace.kernels import load
+
+_addrtext = load("lisptrace.tables._addrtext")  # C renderer of canonical_from_bin's strings
+
 SCHEMA_VERSION = 2
 """Bumped whenever a column is added, removed, renamed or retyped."""
 
@@ -844,6 +848,19 @@ def canonical_from_bin(
         return pa.array([], pa.string())
     words = arr.view(np.uint32)  # (n, 4) native order: only compared, never interpreted
     mapped = (words[:, 0] == 0) & (words[:, 1] == 0) & (words[:, 2] == _V4_WORD)
+    if _addrtext is not None:
+        text4 = mapped if ipv6 is None else mapped & ~np.asarray(ipv6, dtype=bool)
+        forms = np.where(text4, np.uint8(4), np.uint8(6))
+        if present is not None:
+            forms[~np.asarray(present, dtype=bool)] = 0
+        offsets, data, valid, nulls = _addrtext.render(arr, forms)
+        return pa.StringArray.from_buffers(
+            n,
+            pa.py_buffer(offsets),
+            pa.py_buffer(data),
+            None if valid is None else pa.py_buffer(valid),
+            nulls,
+        )
     inverse = np.empty(n, dtype=np.int32)
     # IPv4: unique over the last 32-bit word (fast); the rest: unique over 16-byte values
     uniq4, inv4 = np.unique(words[mapped, 3], return_inverse=True)

@@ -1,0 +1,115 @@
+/* The record hop of the capture reader (lisptrace/ingest/capture.py): walk the chain of
+ * record lengths of a pcap or pcapng buffer and note where each record starts. Everything
+ * else about a record (times, lengths, checks) is gathered afterwards with numpy; these loops
+ * only replace the Python `for` over the length chain, which is inherently sequential.
+ *
+ * Both functions stop where the Python loops they replace stop, so the reader's handling of
+ * partial, lying and unusual records stays in Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+static uint32_t u32_at(const unsigned char *p, int big_endian) {
+    if (big_endian)
+        return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+/* Checks the int64 output buffer; returns its capacity in items or -1 with an exception. */
+static Py_ssize_t capacity(Py_buffer *out, Py_ssize_t max_count) {
+    if (out->readonly || out->itemsize != 8 || out->len / 8 < max_count) {
+        PyErr_SetString(PyExc_ValueError, "offsets: a writable int64 buffer of max_count items");
+        return -1;
+    }
+    return max_count;
+}
+
+PyDoc_STRVAR(pcap_hop_doc,
+"pcap_hop(buf, off, max_count, rec_len, big_endian, offsets) -> (count, off)\n\n"
+"Hop over pcap records from `off`: while fewer than `max_count` were seen and the record's\n"
+"caplen (at +8) is inside `buf`, write the record's offset to `offsets` (int64) and move on\n"
+"by `rec_len` + caplen. Returns how many were written and where the hop stopped (which may\n"
+"lie past the end of `buf` when the last record written is incomplete).");
+
+static PyObject *pcap_hop(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer buf, out;
+    Py_ssize_t off, max_count, rec_len;
+    int big_endian;
+    if (!PyArg_ParseTuple(args, "y*nnnpw*", &buf, &off, &max_count, &rec_len, &big_endian, &out))
+        return NULL;
+    PyObject *result = NULL;
+    if (off < 0 || rec_len < 12 || capacity(&out, max_count) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "pcap_hop: negative offset or short record");
+        goto done;
+    }
+    const unsigned char *b = buf.buf;
+    int64_t *offs = out.buf;
+    Py_ssize_t n = 0, len = buf.len;
+    Py_BEGIN_ALLOW_THREADS
+    while (n < max_count && off + 12 <= len) {
+        offs[n++] = off;
+        off += rec_len + (Py_ssize_t)u32_at(b + off + 8, big_endian);
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("nn", n, off);
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(pcapng_hop_doc,
+"pcapng_hop(buf, off, max_count, big_endian, block_type, offsets) -> (count, off)\n\n"
+"Hop over a run of pcapng blocks of type `block_type` (the Enhanced Packet Block) from `off`:\n"
+"a block ends the run if its header is not inside `buf`, its type differs, its length is\n"
+"below 32 or it runs past the end of `buf`. Writes each block's offset to `offsets` (int64);\n"
+"returns how many and the offset of the first block not taken.");
+
+static PyObject *pcapng_hop(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer buf, out;
+    Py_ssize_t off, max_count;
+    int big_endian;
+    unsigned long block_type;
+    if (!PyArg_ParseTuple(args, "y*nnpkw*", &buf, &off, &max_count, &big_endian, &block_type,
+                          &out))
+        return NULL;
+    PyObject *result = NULL;
+    if (off < 0 || capacity(&out, max_count) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "pcapng_hop: negative offset");
+        goto done;
+    }
+    const unsigned char *b = buf.buf;
+    int64_t *offs = out.buf;
+    Py_ssize_t n = 0, len = buf.len;
+    Py_BEGIN_ALLOW_THREADS
+    while (n < max_count && off + 8 <= len) {
+        uint32_t type = u32_at(b + off, big_endian);
+        uint32_t blen = u32_at(b + off + 4, big_endian);
+        if (type != block_type || blen < 32 || off + (Py_ssize_t)blen > len)
+            break;
+        offs[n++] = off;
+        off += blen;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("nn", n, off);
+done:
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"pcap_hop", pcap_hop, METH_VARARGS, pcap_hop_doc},
+    {"pcapng_hop", pcapng_hop, METH_VARARGS, pcapng_hop_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_hop", "The capture reader's record hop (see capture.py).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__hop(void) { return PyModule_Create(&module); }

@@ -1,0 +1,166 @@
+/* Canonical address strings for a column of 16-byte addresses, straight into the buffers of
+ * an Arrow string array (lisptrace/tables/schema.py, canonical_from_bin).
+ *
+ * The text is byte for byte what socket.inet_ntop gives on Linux (glibc's inet_ntop), which
+ * the numpy twin of this kernel calls: dotted quad for IPv4; for IPv6 lowercase hex words, the
+ * first longest run of two or more zero words as "::", and the last 32 bits as a dotted quad
+ * for ::a.b.c.d and ::ffff:a.b.c.d (glibc's rule).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_TEXT 46 /* INET6_ADDRSTRLEN */
+
+static char *put_u8(char *t, unsigned v) {
+    if (v >= 100) {
+        *t++ = (char)('0' + v / 100);
+        v %= 100;
+        *t++ = (char)('0' + v / 10);
+    } else if (v >= 10) {
+        *t++ = (char)('0' + v / 10);
+    }
+    *t++ = (char)('0' + v % 10);
+    return t;
+}
+
+static char *put_quad(char *t, const unsigned char *q) {
+    for (int k = 0; k < 4; k++) {
+        if (k)
+            *t++ = '.';
+        t = put_u8(t, q[k]);
+    }
+    return t;
+}
+
+static char *put_hex(char *t, unsigned v) {
+    static const char digits[] = "0123456789abcdef";
+    int started = 0;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+        unsigned d = (v >> shift) & 0xF;
+        if (d || started || shift == 0) {
+            *t++ = digits[d];
+            started = 1;
+        }
+    }
+    return t;
+}
+
+static char *put_ipv6(char *t, const unsigned char *a) {
+    unsigned w[8];
+    for (int i = 0; i < 8; i++)
+        w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+    int best = -1, best_len = 0, cur = -1, cur_len = 0;
+    for (int i = 0; i < 8; i++) {
+        if (w[i] == 0) {
+            if (cur < 0) {
+                cur = i;
+                cur_len = 1;
+            } else {
+                cur_len++;
+            }
+        } else if (cur >= 0) {
+            if (best < 0 || cur_len > best_len) {
+                best = cur;
+                best_len = cur_len;
+            }
+            cur = -1;
+        }
+    }
+    if (cur >= 0 && (best < 0 || cur_len > best_len)) {
+        best = cur;
+        best_len = cur_len;
+    }
+    if (best >= 0 && best_len < 2)
+        best = -1;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + best_len) {
+            if (i == best)
+                *t++ = ':';
+            continue;
+        }
+        if (i)
+            *t++ = ':';
+        if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xFFFF)))
+            return put_quad(t, a + 12);
+        t = put_hex(t, w[i]);
+    }
+    if (best >= 0 && best + best_len == 8)
+        *t++ = ':';
+    return t;
+}
+
+PyDoc_STRVAR(render_doc,
+"render(addresses, forms) -> (offsets, data, validity, null_count)\n\n"
+"`addresses`: n * 16 bytes; `forms`: n bytes, per row 4 (dotted quad of the last 4 bytes),\n"
+"6 (IPv6 text of the 16 bytes) or 0 (null). Returns the buffers of an Arrow string array:\n"
+"int32 offsets (n + 1), the UTF-8 data, the validity bitmap (None without nulls) and the\n"
+"null count.");
+
+static PyObject *render(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer addr, forms;
+    if (!PyArg_ParseTuple(args, "y*y*", &addr, &forms))
+        return NULL;
+    PyObject *offsets = NULL, *data = NULL, *validity = NULL, *result = NULL;
+    Py_ssize_t n = forms.len;
+    if (addr.len != 16 * n) {
+        PyErr_SetString(PyExc_ValueError, "render: addresses must be 16 bytes per form");
+        goto done;
+    }
+    if (n > (Py_ssize_t)(INT32_MAX / MAX_TEXT)) {
+        PyErr_SetString(PyExc_OverflowError, "render: too many rows for int32 offsets");
+        goto done;
+    }
+    offsets = PyBytes_FromStringAndSize(NULL, (n + 1) * 4);
+    data = PyBytes_FromStringAndSize(NULL, n * MAX_TEXT);
+    validity = PyBytes_FromStringAndSize(NULL, (n + 7) / 8);
+    if (!offsets || !data || !validity)
+        goto done;
+    const unsigned char *a = addr.buf, *f = forms.buf;
+    int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
+    char *start = PyBytes_AS_STRING(data), *t = start;
+    unsigned char *valid = (unsigned char *)PyBytes_AS_STRING(validity);
+    Py_ssize_t nulls = 0;
+    Py_BEGIN_ALLOW_THREADS
+    memset(valid, 0, (size_t)((n + 7) / 8));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        off[i] = (int32_t)(t - start);
+        if (f[i] == 4) {
+            t = put_quad(t, a + 16 * i + 12);
+        } else if (f[i] == 6) {
+            t = put_ipv6(t, a + 16 * i);
+        } else {
+            nulls++;
+            continue;
+        }
+        valid[i >> 3] |= (unsigned char)(1u << (i & 7));
+    }
+    off[n] = (int32_t)(t - start);
+    Py_END_ALLOW_THREADS
+    if (_PyBytes_Resize(&data, t - start) < 0)
+        goto done;
+    if (nulls == 0) {
+        Py_SETREF(validity, Py_NewRef(Py_None));
+    }
+    result = Py_BuildValue("OOOn", offsets, data, validity, nulls);
+done:
+    Py_XDECREF(offsets);
+    Py_XDECREF(data);
+    Py_XDECREF(validity);
+    PyBuffer_Release(&addr);
+    PyBuffer_Release(&forms);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"render", render, METH_VARARGS, render_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_addrtext", "Canonical address strings (see schema.py).", -1,
+    methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__addrtext(void) { return PyModule_Create(&module); }
