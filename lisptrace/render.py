@@ -11,8 +11,9 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
-import dissectors.lisp  # importing the codec packages registers their anomaly codes
-import dissectors.mip6  # noqa: F401
+import dissectors.lisp  # importing the codecs registers their anomaly codes
+import dissectors.mip6.mh
+import dissectors.mip6.nd  # noqa: F401
 from dissectors.core import ANOMALY_CODES, Value
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b)|[A-Z][a-z0-9]*|[a-z0-9]+")

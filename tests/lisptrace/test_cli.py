@@ -215,12 +215,16 @@ def test_lab_lists_its_scenarios() -> None:
 
 
 def test_commands_import_lazily(tmp_path: Path) -> None:
-    """`lisptrace decode` starts without the other commands' machinery (start-up time)."""
+    """`lisptrace decode` starts without the other commands' machinery (start-up time), nor
+    pandas (which pyarrow would import) nor the Mobile IPv6 codecs of a capture without any;
+    pandas stays importable in the process afterwards."""
     probe = (
         "import sys; from lisptrace.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print(' '.join(m for m in ('dpkt', 'asyncio', 'rich', 'lisptrace.stack',"
-        " 'lisptrace.ingest.walk') if m in sys.modules))"
+        " 'lisptrace.ingest.walk', 'pandas', 'dissectors.mip6.mh') if m in sys.modules))\n"
+        "import pyarrow as pa\n"
+        "assert type(pa.table({'a': [1]}).to_pandas()).__name__ == 'DataFrame'"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe, "decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q"],
