@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,8 +55,6 @@ from dissectors.lisp.map_referral import MapReferral
 from dissectors.lisp.map_request import MapRequest
 from dissectors.lisp.message import ControlMessage, UnknownControl, parse_control, read_control
 from dissectors.lisp.records import Action, EidRecord, ReferralAction
-from dissectors.mip6.mh import MobilityMessage, parse_mh, status_name
-from dissectors.mip6.nd import MapOption, RouterAdvertisement
 from lisptrace.ingest.capture import merge_captures, open_capture
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.keys import KeyRing
@@ -69,6 +67,7 @@ from lisptrace.ingest.layers import (
     decode_layers,
 )
 from lisptrace.ingest.reassembly import Reassembler
+from lisptrace.kernels import load
 from lisptrace.tables import (
     DecodedWriter,
     canonical_from_bin,
@@ -77,6 +76,11 @@ from lisptrace.tables import (
     schema,
 )
 from lisptrace.tables.schema import TABLES
+
+_fastpath = load("lisptrace.ingest._fastpath")  # C twin of _fast_data (None: not built, or pure)
+
+if TYPE_CHECKING:
+    from dissectors.mip6.mh import MobilityMessage
 
 __all__ = ["DecodeSummary", "Progress", "decode", "decode_batch"]
 
@@ -682,6 +686,8 @@ def _fast_data(
     batch: FrameBatch, lay: Layers, rows: npt.NDArray[np.int64], ports: Ports
 ) -> tuple[dict[str, Any], npt.NDArray[np.bool_]]:
     """Columns of the ``data`` table for the plain rows among ``rows``; the mask of them."""
+    if _fastpath is not None:
+        return _fast_data_kernel(batch, lay, rows, ports)
     a = np.frombuffer(batch.buf, np.uint8)
     start = batch.offset[rows] + lay.payload_offset[rows]
     plen = lay.payload_length[rows].astype(np.int64)
@@ -690,7 +696,7 @@ def _fast_data(
     nmv = _be(h[:, 1:4])
     word = _be(h[:, 4:8])
     inner = h[:, 8:]
-    n_, l_, e_, v_, i_, p_ = (f & b != 0 for b in (0x80, 0x40, 0x20, 0x10, 0x08, 0x04))
+    n_, e_, v_, i_, p_ = (f & b != 0 for b in (0x80, 0x20, 0x10, 0x08, 0x04))
     kk = f & 0x03
     ok = (plen >= 8 + 20) & (kk == 0) & ~p_
     ok &= ~(e_ & ~n_) & ~(n_ & v_)  # the codec's anomalies: leave those rows to it
@@ -734,45 +740,83 @@ def _fast_data(
     addr[m4, 1, 12:] = inn[m4, 16:20]
     addr[m6, 0] = inn[m6, 8:24]
     addr[m6, 1] = inn[m6, 24:40]
-    is6 = m6
-    fm = f[m]
-    nm = nmv[m]
-    wm = word[m]
-    nn, ll, vv, ii = n_[m], l_[m], v_[m], i_[m]
-    cols: dict[str, Any] = {
-        "frame": batch.number[rows[m]],
-        "time_ns": batch.time_ns[rows[m]],
-        "level": np.zeros(len(fm), np.uint8),
-        "depth": np.ones(len(fm), np.uint8),
-        "gpe": np.zeros(len(fm), np.bool_),
+    per_row = (f, nmv, word, proto, sp, dp, has_ports, ilen)
+    return _data_cols(batch, rows[m], *(x[m] for x in per_row), m6, addr[:, 0], addr[:, 1]), m
+
+
+def _fast_data_kernel(
+    batch: FrameBatch, lay: Layers, rows: npt.NDArray[np.int64], ports: Ports
+) -> tuple[dict[str, Any], npt.NDArray[np.bool_]]:
+    """:func:`_fast_data` by the C kernel (``_fastpath.data``): the same rows and columns."""
+    assert _fastpath is not None
+    start = np.ascontiguousarray(batch.offset[rows] + lay.payload_offset[rows], np.int64)
+    plen = np.ascontiguousarray(lay.payload_length[rows], np.int64)
+    n = len(rows)
+    m = np.empty(n, np.bool_)
+    u8, i64, b1 = np.uint8, np.int64, np.bool_
+    # per plain row, in order (the first k items): flags byte, nonce/map-version, IID/LSBs
+    # word, inner protocol, source and destination ports, has_ports, inner length, is-IPv6,
+    # and the inner source and destination addresses
+    out = [np.empty(n, t) for t in (u8, i64, i64, u8, i64, i64, b1, i64, b1)]
+    out += [np.empty((n, 16), u8), np.empty((n, 16), u8)]
+    k = _fastpath.data(batch.buf, start, plen, ports.control, ports.data, m, *out)
+    return _data_cols(batch, rows[m], *(x[:k] for x in out)), m
+
+
+def _data_cols(
+    batch: FrameBatch,
+    rows: npt.NDArray[np.int64],
+    f: npt.NDArray[np.uint8],
+    nmv: npt.NDArray[np.int64],
+    word: npt.NDArray[np.int64],
+    proto: npt.NDArray[np.integer[Any]],
+    sp: npt.NDArray[np.int64],
+    dp: npt.NDArray[np.int64],
+    has_ports: npt.NDArray[np.bool_],
+    ilen: npt.NDArray[np.int64],
+    is6: npt.NDArray[np.bool_],
+    src: npt.NDArray[np.uint8],
+    dst: npt.NDArray[np.uint8],
+) -> dict[str, Any]:
+    """The ``data`` columns of the plain rows (``rows``: their batch rows), from per-row values
+    of both paths: the LISP flags byte, the 24-bit nonce/map-version field, the 32-bit IID/LSBs
+    word, the inner protocol, ports (valid where ``has_ports``), length, family and the
+    (n, 16) inner source and destination (IPv4-mapped for IPv4)."""
+    nn, ll, ee, vv, ii, pp = (f & b != 0 for b in (0x80, 0x40, 0x20, 0x10, 0x08, 0x04))
+    n = len(f)
+    return {
+        "frame": batch.number[rows],
+        "time_ns": batch.time_ns[rows],
+        "level": np.zeros(n, np.uint8),
+        "depth": np.ones(n, np.uint8),
+        "gpe": np.zeros(n, np.bool_),
         "n": nn,
         "l": ll,
-        "e": e_[m],
+        "e": ee,
         "v": vv,
         "i": ii,
-        "p": p_[m],
-        "key_phase": kk[m],
-        "nonce_map_version": nm,
-        "iid_lsbs": wm,
-        "nonce": pa.array(nm, pa.uint32(), mask=~nn),
-        "source_map_version": pa.array(nm >> 12, pa.uint16(), mask=~vv),
-        "dest_map_version": pa.array(nm & 0xFFF, pa.uint16(), mask=~vv),
-        "iid": pa.array(wm >> 8, pa.uint32(), mask=~ii),
-        "lsb": pa.array(np.where(ii, wm & 0xFF, wm), pa.uint32(), mask=~ll),
+        "p": pp,
+        "key_phase": f & 0x03,
+        "nonce_map_version": nmv,
+        "iid_lsbs": word,
+        "nonce": pa.array(nmv, pa.uint32(), mask=~nn),
+        "source_map_version": pa.array(nmv >> 12, pa.uint16(), mask=~vv),
+        "dest_map_version": pa.array(nmv & 0xFFF, pa.uint16(), mask=~vv),
+        "iid": pa.array(word >> 8, pa.uint32(), mask=~ii),
+        "lsb": pa.array(np.where(ii, word & 0xFF, word), pa.uint32(), mask=~ll),
         "payload_kind": pc.if_else(pa.array(is6), "ipv6", "ipv4"),
         "inner_ip_version": np.where(is6, 6, 4).astype(np.uint8),
-        "inner_src": canonical_from_bin(addr[:, 0], None, is6),
-        "inner_src_bin": ipv6_bin_array(addr[:, 0]),
-        "inner_dst": canonical_from_bin(addr[:, 1], None, is6),
-        "inner_dst_bin": ipv6_bin_array(addr[:, 1]),
-        "inner_protocol": proto[m].astype(np.uint8),
-        "inner_src_port": pa.array(sp[m], pa.uint16(), mask=~has_ports[m]),
-        "inner_dst_port": pa.array(dp[m], pa.uint16(), mask=~has_ports[m]),
-        "inner_length": ilen[m],
-        "anomalies": _no_anomalies(len(fm)),
-        "anomaly_details": _no_anomalies(len(fm)),
+        "inner_src": canonical_from_bin(src, None, is6),
+        "inner_src_bin": ipv6_bin_array(src),
+        "inner_dst": canonical_from_bin(dst, None, is6),
+        "inner_dst_bin": ipv6_bin_array(dst),
+        "inner_protocol": proto.astype(np.uint8),
+        "inner_src_port": pa.array(sp, pa.uint16(), mask=~has_ports),
+        "inner_dst_port": pa.array(dp, pa.uint16(), mask=~has_ports),
+        "inner_length": ilen,
+        "anomalies": _no_anomalies(n),
+        "anomaly_details": _no_anomalies(n),
     }
-    return cols, m
 
 
 # -- one batch --------------------------------------------------------------------------------
@@ -1042,7 +1086,8 @@ class BatchDecoder:
                 continue
             sch = schema(table)
             t = parts[0] if len(parts) == 1 else pa.concat_tables([p.cast(sch) for p in parts])
-            if len(parts) > 1:
+            # the parts come path by path (templates, codecs, GPE after plain data, ...)
+            if len(parts) > 1 or not _in_frame_order(t):
                 t = t.sort_by([("frame", "ascending"), (_SECOND_KEY[table], "ascending")])
             t = _outer_addresses(table, t, batch, packets)
             out[table] = t.combine_chunks().to_batches()[0]
@@ -1073,6 +1118,8 @@ class BatchDecoder:
     def _mobility(
         self, batch: FrameBatch, lay: Layers, i: int, acc: _Tables, extra: _Extra
     ) -> None:
+        from dissectors.mip6.mh import parse_mh  # only captures with Mobile IPv6 need it
+
         upper = lay.l4_bytes(i, batch)
         s, d = lay.checksum_addresses(i)
         try:
@@ -1086,6 +1133,8 @@ class BatchDecoder:
         acc.rows["mobility"].append((i, _mobility_row(msg, lay, i, texts)))
 
     def _nd(self, batch: FrameBatch, lay: Layers, i: int, acc: _Tables, extra: _Extra) -> None:
+        from dissectors.mip6.nd import MapOption, RouterAdvertisement
+
         upper = lay.l4_bytes(i, batch)
         s, d = lay.checksum_addresses(i)
         try:
@@ -1196,6 +1245,11 @@ class BatchDecoder:
         if comments is not None:
             cols["comment"] = comments
         return make_batch("packets", cols, n)
+
+
+def _in_frame_order(t: pa.Table) -> bool:
+    frames = t.column("frame").to_numpy()
+    return bool((frames[1:] >= frames[:-1]).all())
 
 
 _SECOND_KEY = {
@@ -1423,6 +1477,8 @@ _MH_FLAGS = ("a", "h", "l", "k", "m", "r", "p", "f", "t", "b", "u", "s", "v", "g
 
 
 def _mobility_row(msg: MobilityMessage, lay: Layers, i: int, texts: list[str]) -> dict[str, Any]:
+    from dissectors.mip6.mh import status_name
+
     row: dict[str, Any] = {
         "mh_type": msg.mh_type,
         "type_name": type(msg).NAME or f"type-{msg.mh_type}",

@@ -43,6 +43,9 @@ from dissectors.inet import internet_checksum
 from dissectors.mip6.ext import DestinationOptions, HomeAddressOption, Type2RoutingHeader
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.reassembly import Evicted, Fragment, FragmentKey, Reassembled, Reassembler
+from lisptrace.kernels import load
+
+_fastpath = load("lisptrace.ingest._fastpath")  # C twin of _fast (None: not built, or pure)
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -257,11 +260,41 @@ def _be16(cols: U8) -> npt.NDArray[np.int32]:
     return cols[:, 0].astype(np.int32) << 8 | cols[:, 1]
 
 
+def _fast_kernel(batch: FrameBatch, out: Layers, p: Ports) -> None:
+    """:func:`_fast` by the C kernel (``_fastpath.layers``): the same rows, the same values."""
+    assert _fastpath is not None
+    _fastpath.layers(
+        batch.buf,
+        np.ascontiguousarray(batch.offset, np.int64),
+        np.ascontiguousarray(batch.caplen.astype(np.int32, copy=False)),
+        np.ascontiguousarray(batch.linktype, np.int64),
+        p.control,
+        p.data,
+        p.gpe,
+        out.fast,
+        out.l3_offset,
+        out.ip_version,
+        out.ip_proto,
+        out.l4_offset,
+        out.l4_length,
+        out.payload_offset,
+        out.payload_length,
+        out.sport,
+        out.dport,
+        out.kind,
+        out.src,
+        out.dst,
+    )
+
+
 def _fast(batch: FrameBatch, out: Layers, p: Ports) -> None:
     """Fill the rows the vectorised path can decode and set ``out.fast`` for them."""
     n = len(batch)
     a = np.frombuffer(batch.buf, np.uint8)
     if n == 0:
+        return
+    if _fastpath is not None:
+        _fast_kernel(batch, out, p)
         return
     start = batch.offset.astype(np.int64, copy=False)
     cap = batch.caplen.astype(np.int32, copy=False)

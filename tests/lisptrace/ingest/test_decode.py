@@ -184,6 +184,19 @@ def test_data_rows(small: Path) -> None:
     assert d[3]["iid"] == 5 and d[3]["inner_dst"] == "10.2.0.7"
 
 
+def test_data_rows_in_frame_order_whatever_path_decoded_them(tmp_path: Path) -> None:
+    """A GPE frame (codec path, taken last) before a data frame the codec also decodes."""
+    inner4 = ipv4("10.1.0.5", "10.2.0.7", 2, b"\x11" * 8)  # IGMP: not the vectorised path
+    frames = [
+        udp_frame(_lisp_data(inner4), 1234, 4790),
+        udp_frame(_lisp_data(inner4), 1234, 4341),
+        udp_frame(_lisp_data(inner4), 1234, 4790),
+    ]
+    write_pcap(tmp_path / "gpe.pcap", frames)
+    decode([tmp_path / "gpe.pcap"], tmp_path / "out")
+    assert table(tmp_path / "out", "data").column("frame").to_pylist() == [1, 2, 3]
+
+
 def test_open_reads_the_output(small: Path) -> None:
     dec = open_decoded(small)
     assert dec.manifest["auth_checked"] is True
