@@ -1,8 +1,9 @@
-/* The two vectorised classifiers of the decode, one pass per frame (docs/performance.md):
+/* The per-frame loops of the decode, one pass per frame (docs/performance.md):
  *
  * - `layers`: the link/IP/UDP/TCP classification of `_fast` in lisptrace/ingest/layers.py;
  * - `data`:   the LISP data header + inner IP header of `_fast_data` in
- *             lisptrace/ingest/decode.py.
+ *             lisptrace/ingest/decode.py;
+ * - `control_keys`: the control-payload cache keys of `_shape_key` in decode.py.
  *
  * Both compute exactly what the numpy code computes, row for row. The numpy code reads
  * fixed-width windows out of the whole batch buffer (`_gather`): a window may run past the
@@ -404,9 +405,91 @@ static PyObject *data_rows(PyObject *Py_UNUSED(self), PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(control_keys_doc,
+"control_keys(buf, starts, lengths, blank_auth) -> (keys, nonce_at)\n\n"
+"The control-payload cache keys of `_shape_key` in lisptrace/ingest/decode.py for the\n"
+"payloads buf[starts[i]:starts[i] + lengths[i]] (int64 columns, not negative): a list of\n"
+"bytes, each the payload with its nonce (and, with `blank_auth`, the Authentication Data of\n"
+"a Map-Register/-Notify/-Notify-Ack) zeroed, and an int64 array `nonce_at` with the offset\n"
+"of the blanked nonce, or -1 when nothing was blanked (the key is then the payload itself).");
+
+/* Where the blanked nonce is (-1: none) and the Authentication Data to blank (`*auth_len`
+ * bytes from 16), as `_shape_key` decides them. */
+static int64_t shape_of(const unsigned char *p, int64_t n, int blank_auth, int64_t *auth_len) {
+    *auth_len = 0;
+    if (n < 12)
+        return -1;
+    int t = p[0] >> 4;
+    if (t >= 1 && t <= 6) {
+        if (t >= 3 && t <= 5 && blank_auth && n >= 16) {
+            int64_t alen = (int64_t)be16(p + 14);
+            if (alen > 0 && alen <= n - 16)
+                *auth_len = alen;
+        }
+        return 4;
+    }
+    if (t == 8 && n >= 4 + 20 + 8 + 12 && p[4] == 0x45 && p[13] == 17) {
+        int inner = p[32] >> 4;
+        if (p[30] == 0 && p[31] == 0 && inner >= 1 && inner <= 6)
+            return 36;
+    }
+    return -1;
+}
+
+static PyObject *control_keys(PyObject *Py_UNUSED(self), PyObject *args) {
+    Py_buffer buf, starts, lengths;
+    int blank_auth;
+    if (!PyArg_ParseTuple(args, "y*y*y*p", &buf, &starts, &lengths, &blank_auth))
+        return NULL;
+    PyObject *keys = NULL, *nonce_at = NULL, *result = NULL;
+    Py_ssize_t n = starts.len / 8;
+    if (!sized(&starts, n, 8, "starts") || !sized(&lengths, n, 8, "lengths"))
+        goto done;
+    const int64_t *s = starts.buf, *l = lengths.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < 0 || l[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "control_keys: a negative start or length");
+            goto done;
+        }
+    }
+    keys = PyList_New(n);
+    nonce_at = PyBytes_FromStringAndSize(NULL, n * 8);
+    if (!keys || !nonce_at)
+        goto done;
+    int64_t *at = (int64_t *)PyBytes_AS_STRING(nonce_at);
+    const unsigned char *b = buf.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        /* clipped to the buffer, as a Python slice buf[start:start + length] is */
+        int64_t start = s[i] < (int64_t)buf.len ? s[i] : (int64_t)buf.len;
+        int64_t size = l[i] < (int64_t)buf.len - start ? l[i] : (int64_t)buf.len - start;
+        const unsigned char *p = b + start;
+        int64_t auth_len;
+        at[i] = shape_of(p, size, blank_auth, &auth_len);
+        PyObject *key = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)size);
+        if (!key)
+            goto done;
+        if (at[i] >= 0) {
+            char *k = PyBytes_AS_STRING(key);
+            memset(k + at[i], 0, 8);
+            if (auth_len)
+                memset(k + 16, 0, (size_t)auth_len);
+        }
+        PyList_SET_ITEM(keys, i, key);
+    }
+    result = Py_BuildValue("OO", keys, nonce_at);
+done:
+    Py_XDECREF(keys);
+    Py_XDECREF(nonce_at);
+    PyBuffer_Release(&buf);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&lengths);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"layers", layers, METH_VARARGS, layers_doc},
     {"data", data_rows, METH_VARARGS, data_doc},
+    {"control_keys", control_keys, METH_VARARGS, control_keys_doc},
     {NULL, NULL, 0, NULL},
 };
 

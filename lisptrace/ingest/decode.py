@@ -981,6 +981,33 @@ class BatchDecoder:
         return hits, rest
 
     # the cache of control payloads
+    def _control_keys(
+        self, batch: FrameBatch, lay: Layers
+    ) -> list[tuple[int, bytes | tuple[bytes], tuple[int, ...]]]:
+        """(row, cache key, nonce offsets) of every LISP control row (see :func:`_shape_key`;
+        a reassembled payload keys by its bytes)."""
+        rows = np.flatnonzero(lay.kind == Kind.LISP_CONTROL)
+        blank_auth = self.keys is None
+        if _fastpath is not None and self.shape_cache and not lay.reassembled:
+            off, size = lay.payload_offset[rows], lay.payload_length[rows]
+            whole = (off >= 0) & (size >= 0)  # else no payload (b"", as Layers._slice)
+            starts = np.where(whole, batch.offset[rows] + off, 0).astype(np.int64)
+            sizes = np.where(whole, size, 0).astype(np.int64)
+            keys, at = _fastpath.control_keys(batch.buf, starts, sizes, blank_auth)
+            nonce_at = np.frombuffer(at, np.int64).tolist()
+            return [
+                (i, (k,), (a,)) if a >= 0 else (i, k, ())
+                for i, k, a in zip(rows.tolist(), keys, nonce_at, strict=True)
+            ]
+        out: list[tuple[int, bytes | tuple[bytes], tuple[int, ...]]] = []
+        for i in rows.tolist():
+            payload = lay.payload_bytes(i, batch)
+            if self.shape_cache and i not in lay.reassembled:
+                out.append((i, *_shape_key(payload, blank_auth)))
+            else:
+                out.append((i, payload, ()))
+        return out
+
     def _control(self, payload: bytes, via_tcp: bool) -> _Decoded:
         if via_tcp:
             return decode_control(payload, self.keys, via_tcp=True)
@@ -1011,18 +1038,10 @@ class BatchDecoder:
         cached: list[tuple[int, _Decoded]] = []
         missed_: list[tuple[int, bytes, Any, tuple[int, ...]]] = []
         cache = self._cache
-        blank_auth = self.keys is None
-        shapes = self.shape_cache
-        reassembled = lay.reassembled
-        for i in np.flatnonzero(kind == Kind.LISP_CONTROL).tolist():
-            payload = lay.payload_bytes(i, batch)
-            if shapes and i not in reassembled:
-                key, offsets = _shape_key(payload, blank_auth)
-            else:
-                key, offsets = payload, ()
+        for i, key, offsets in self._control_keys(batch, lay):
             d = cache.get(key)
             if d is None:
-                missed_.append((i, payload, key, offsets))
+                missed_.append((i, lay.payload_bytes(i, batch), key, offsets))
                 continue
             cached.append((i, d))
         self.cache_hits += len(cached)

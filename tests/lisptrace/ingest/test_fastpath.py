@@ -1,7 +1,8 @@
 """The C kernel of the vectorised paths (``lisptrace/ingest/_fastpath.c``) against its numpy
-twins, which stay the fallback: ``layers._fast`` (via ``decode_layers`` too) and
-``decode._fast_data``, row for row and column for column, on every capture, on a generated
-capture, on ~60k fuzzed frames, and a whole decode with and without the kernel."""
+twins, which stay the fallback: ``layers._fast`` (via ``decode_layers`` too),
+``decode._fast_data`` and the control cache keys (``BatchDecoder._control_keys``), row for
+row and column for column, on every capture, on a generated capture, on ~60k fuzzed frames,
+and a whole decode with and without the kernel."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from lisptrace.ingest.capture import open_capture
 from lisptrace.ingest.decode import decode
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.layers import Layers, Ports, _empty, _fast, decode_layers
+from lisptrace.ingest.reassembly import Reassembler
 from lisptrace.tables.schema import TABLES
 from tests.support.mutate import mutate
 
@@ -132,6 +134,17 @@ def compare_data(batch: FrameBatch, lay: Layers, rows: np.ndarray, ports: Ports)
     return int(m.sum())
 
 
+def compare_control_keys(batch: FrameBatch, lay: Layers) -> int:
+    """``_control_keys`` of the LISP control rows, with and without a key ring (which keeps
+    the Authentication Data in the key): the kernel's against the Python twin's."""
+    for keys in (None, object()):
+        dec = decode_mod.BatchDecoder(keys=keys)  # type: ignore[arg-type]
+        got = dec._control_keys(batch, lay)
+        with numpy_only():
+            assert got == dec._control_keys(batch, lay)
+    return len(got)
+
+
 def compare_batch(batch: FrameBatch, ports: Ports, rng: np.random.Generator) -> tuple[int, int]:
     """Every comparison on one batch: (fast rows, plain data rows)."""
     compare_fast(batch, ports, rng)
@@ -144,6 +157,8 @@ def compare_batch(batch: FrameBatch, ports: Ports, rng: np.random.Generator) -> 
     odd.payload_offset[:] = rng.integers(-70, 200, len(batch))
     odd.payload_length[:] = rng.integers(-1, 140, len(batch))
     compare_data(batch, odd, np.arange(len(batch)), ports)
+    odd.kind[:] = layers.Kind.LISP_CONTROL
+    compare_control_keys(batch, odd)
     return len(fast_rows), plain
 
 
@@ -162,6 +177,7 @@ def test_captures_kernel_equals_numpy(kernel: Any, path: Path) -> None:
         data_rows = np.flatnonzero((lay.kind == layers.Kind.LISP_DATA) & lay.fast)
         if len(data_rows):
             compare_data(batch, lay, data_rows, Ports())
+        compare_control_keys(batch, lay)
         for ports in PORTS:
             compare_batch(batch, ports, rng)
 
@@ -175,13 +191,33 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_generated_capture_kernel_equals_numpy(kernel: Any, generated: Path) -> None:
     rng = np.random.default_rng(2)
-    plain = 0
+    plain = control = 0
     for batch in _capture_batches(generated, 8192):
         lay = compare_decode_layers(batch)
         data_rows = np.flatnonzero((lay.kind == layers.Kind.LISP_DATA) & lay.fast)
         plain += compare_data(batch, lay, data_rows, Ports())
+        control += compare_control_keys(batch, lay)
         compare_batch(batch, Ports(4341, 4342, 4790), rng)
     assert plain > 15_000  # the data plane is plain in the generated capture
+    assert control > 500
+
+
+def test_mutated_control_payloads_same_keys(kernel: Any) -> None:
+    """Map-Request/Reply/Register/Notify and ECM payloads, mutated (types, auth lengths,
+    inner headers), as the UDP payloads of control frames."""
+    rng = random.Random(4342)
+    seeds = [f[14 + 20 + 8 :] for f in control_templates(rng, 40) if f[12:14] == b"\x08\x00"]
+    frames = []
+    for _ in range(20_000):
+        payload = mutate(rng.choice(seeds), rng)
+        if payload and rng.random() < 0.3:  # another message type on the same bytes
+            payload = bytes([rng.choice((0x10, 0x30, 0x40, 0x50, 0x80)) | payload[0] & 15])
+            payload += payload[1:]
+        udp4342 = udp(4342, rng.choice((4342, 61000)), payload)
+        frames.append((ipv4("203.0.113.1", "198.51.100.1", 17, udp4342), 101))
+    batch = _batch(frames, rng)
+    lay = decode_layers(batch, Ports(), Reassembler())
+    assert compare_control_keys(batch, lay) > 15_000
 
 
 # -- fuzzing -----------------------------------------------------------------------------------
