@@ -1622,13 +1622,15 @@ def decode(
         overwrite=overwrite,
     ) as writer:
         sink = _Sink(writer)
+        reader = _ReadAhead(merged)
         try:
-            for batch in merged:
+            for batch in reader:
                 sink.put(decoder.decode(batch, reassembler))
                 frames += len(batch)
                 if progress is not None:
                     progress(frames)
         finally:
+            reader.close()
             decoder.close()
             sink.finish()
         leftover = reassembler.flush()
@@ -1676,6 +1678,52 @@ class _Inputs:
     @property
     def warnings(self) -> list[str]:
         return [w for c in self.captures for w in c.warnings]
+
+
+class _ReadAhead:
+    """Reads the next batches on a thread while the caller decodes (file reads and the record
+    hop release the GIL); at most ``depth`` batches wait. Errors surface in the caller, where
+    the batches they followed have been taken."""
+
+    def __init__(self, batches: Iterable[FrameBatch], depth: int = 2) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(batches,), name="lisptrace-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, batches: Iterable[FrameBatch]) -> None:
+        try:
+            for batch in batches:
+                if not self._put(("batch", batch)):
+                    return
+        except BaseException as exc:  # re-raised in the caller
+            self._put(("error", exc))
+            return
+        self._put(("end", None))
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[FrameBatch]:
+        while True:
+            what, value = self._queue.get()
+            if what == "end":
+                return
+            if what == "error":
+                raise value
+            yield value
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 class _Sink:
