@@ -11,9 +11,12 @@ import dataclasses
 import re
 from collections.abc import Iterator
 
-import dissectors.lisp  # importing the codecs registers their anomaly codes
+# importing the codecs and the ingest layers registers their anomaly codes
+import dissectors.lisp
+import dissectors.mip6.ext
 import dissectors.mip6.mh
 import dissectors.mip6.nd  # noqa: F401
+import lisptrace.ingest.anomalies  # noqa: F401
 from dissectors.core import ANOMALY_CODES, Value
 
 _WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\b)|[A-Z][a-z0-9]*|[a-z0-9]+")

@@ -55,6 +55,7 @@ from dissectors.lisp.map_referral import MapReferral
 from dissectors.lisp.map_request import MapRequest
 from dissectors.lisp.message import ControlMessage, UnknownControl, parse_control, read_control
 from dissectors.lisp.records import Action, EidRecord, ReferralAction
+from lisptrace.ingest.anomalies import LISP_TCP_NOT_WHOLE
 from lisptrace.ingest.capture import merge_captures, open_capture
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.keys import KeyRing
@@ -495,12 +496,12 @@ def decode_control(payload: bytes, keys: KeyRing | None, via_tcp: bool = False) 
             msg = read_control(r)
         except DecodeError as exc:
             out.anomalies.append(
-                f"lisp_tcp.not_whole: bytes {start}.. are not a whole control message "
+                f"{LISP_TCP_NOT_WHOLE}: bytes {start}.. are not a whole control message "
                 f"({exc.reason})"
             )
             return out
         if isinstance(msg, UnknownControl):
-            out.anomalies.append(f"lisp_tcp.not_whole: unknown message type at byte {start}")
+            out.anomalies.append(f"{LISP_TCP_NOT_WHOLE}: unknown message type at byte {start}")
             return out
         msg = _with_anomalies(msg, r, start)
         _walk_control(msg, payload[start : r.pos], keys, out, None, 0, where)

@@ -39,8 +39,9 @@ import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 from dissectors.core import DecodeError, Reader
-from dissectors.inet import internet_checksum
+from dissectors.inet import IP_CHECKSUM_BAD, UDP_LENGTH_BAD, internet_checksum
 from dissectors.mip6.ext import DestinationOptions, HomeAddressOption, Type2RoutingHeader
+from lisptrace.ingest import anomalies as A
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.reassembly import Evicted, Fragment, FragmentKey, Reassembled, Reassembler
 from lisptrace.kernels import load
@@ -508,7 +509,7 @@ def _ipv6_chain(
                     rh2 = Type2RoutingHeader.read(r)
                     out.rh2_address[i] = (rh2.home_address.packed, rh2.segments_left)
             except DecodeError as exc:
-                _note(out, i, f"ipv6.ext.malformed: header {nh} at byte {cur}: {exc}")
+                _note(out, i, f"{A.IPV6_EXT_MALFORMED}: header {nh} at byte {cur}: {exc}")
             for anomaly in r.anomalies:
                 _note(out, i, f"{anomaly.code}: {anomaly.detail}".rstrip(": "))
         nh = nxt
@@ -528,27 +529,27 @@ def _upper(
     sport = dport = -1
     if proto == PROTO_UDP:
         if end - l4 < 8:
-            _note(out, i, f"udp.truncated: {end - l4} bytes of the 8-byte header")
+            _note(out, i, f"{A.UDP_TRUNCATED}: {end - l4} bytes of the 8-byte header")
         else:
             sport, dport, ulen = struct.unpack_from("!HHH", data, l4)
             if ulen < 8:
-                _note(out, i, f"udp.length_bad: UDP length {ulen} is below 8")
+                _note(out, i, f"{UDP_LENGTH_BAD}: UDP length {ulen} is below 8")
                 ulen = end - l4
             elif ulen > end - l4:
-                _note(out, i, f"udp.truncated: UDP length {ulen}, {end - l4} bytes present")
+                _note(out, i, f"{A.UDP_TRUNCATED}: UDP length {ulen}, {end - l4} bytes present")
                 ulen = end - l4
             elif ulen < end - l4:
-                _note(out, i, f"udp.length_bad: UDP length {ulen}, {end - l4} in IP")
+                _note(out, i, f"{UDP_LENGTH_BAD}: UDP length {ulen}, {end - l4} in IP")
             out.payload_offset[i] = l4 + 8
             out.payload_length[i] = ulen - 8
     elif proto == PROTO_TCP:
         if end - l4 < 20:
-            _note(out, i, f"tcp.truncated: {end - l4} bytes of the 20-byte header")
+            _note(out, i, f"{A.TCP_TRUNCATED}: {end - l4} bytes of the 20-byte header")
         else:
             sport, dport = struct.unpack_from("!HH", data, l4)
             doff = (data[l4 + 12] >> 4) * 4
             if doff < 20 or doff > end - l4:
-                _note(out, i, f"tcp.bad_header_length: data offset {doff} bytes")
+                _note(out, i, f"{A.TCP_BAD_HEADER_LENGTH}: data offset {doff} bytes")
                 doff = max(20, min(doff, end - l4))
             out.payload_offset[i] = l4 + doff
             out.payload_length[i] = end - l4 - doff
@@ -588,10 +589,10 @@ def _slow(batch: FrameBatch, i: int, out: Layers, p: Ports, reassembler: Reassem
         if tlen < hlen:
             raise _Undecodable(f"bad IPv4 total length {tlen} < header length {hlen}")
         if internet_checksum(data[l3 : l3 + hlen]) != 0:
-            _note(out, i, "ip.checksum_bad: IPv4 header checksum is wrong")
+            _note(out, i, f"{IP_CHECKSUM_BAD}: IPv4 header checksum is wrong")
         end = l3 + tlen
         if end > n:
-            _note(out, i, f"ip.truncated: total length {tlen}, {n - l3} bytes captured")
+            _note(out, i, f"{A.IP_TRUNCATED}: total length {tlen}, {n - l3} bytes captured")
             end = n
         l4 = l3 + hlen
         offset, more = (frag & 0x1FFF) * 8, bool(frag & 0x2000)
@@ -624,7 +625,7 @@ def _slow(batch: FrameBatch, i: int, out: Layers, p: Ports, reassembler: Reassem
     if plen == 0 and nh == PROTO_HOPOPT:
         end = n  # a jumbogram (RFC 2675): the length is in the hop-by-hop option
     if end > n:
-        _note(out, i, f"ipv6.truncated: payload length {plen}, {n - l3 - 40} bytes captured")
+        _note(out, i, f"{A.IPV6_TRUNCATED}: payload length {plen}, {n - l3 - 40} bytes captured")
         end = n
     proto, l4, frag = _ipv6_chain(data, l3 + 40, end, nh, out, i)
     if frag is not None:
@@ -645,7 +646,7 @@ def _slow(batch: FrameBatch, i: int, out: Layers, p: Ports, reassembler: Reassem
                 l4,
             )
             return
-        _note(out, i, "ipv6.atomic_fragment: Fragment header with offset 0 and M = 0")
+        _note(out, i, f"{A.IPV6_ATOMIC_FRAGMENT}: Fragment header with offset 0 and M = 0")
         proto, l4, _ = _ipv6_chain(data, l4, end, nxt, out, i)
     _upper(data, l4, end, 6, proto, out, i, p)
 
@@ -672,7 +673,7 @@ def _fragment(
     out.payload_offset[i] = l4
     out.payload_length[i] = len(payload)
     if truncated:
-        _note(out, i, "ip.fragment.truncated: fragment not captured whole, not reassembled")
+        _note(out, i, f"{A.FRAGMENT_TRUNCATED}: fragment not captured whole, not reassembled")
         return
     number, time_ns = int(batch.number[i]), int(batch.time_ns[i])
     result = reassembler.feed(Fragment(number, time_ns, key, offset, more, payload))

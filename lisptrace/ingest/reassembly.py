@@ -29,15 +29,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from lisptrace.ingest.anomalies import FRAGMENT_BAD_LENGTH as BAD_LENGTH
+from lisptrace.ingest.anomalies import FRAGMENT_DUPLICATE as DUPLICATE
+from lisptrace.ingest.anomalies import FRAGMENT_EVICTED as EVICTED
+from lisptrace.ingest.anomalies import FRAGMENT_INCONSISTENT as INCONSISTENT
+from lisptrace.ingest.anomalies import FRAGMENT_OVERLAP as OVERLAP
+from lisptrace.ingest.anomalies import FRAGMENT_OVERLAP_CONFLICT as OVERLAP_CONFLICT
+from lisptrace.ingest.anomalies import FRAGMENT_TOO_BIG as TOO_BIG
+
 FragmentKey = tuple[int, bytes, bytes, int, int]  # version, src, dst, identification, protocol
 
-DUPLICATE = "ip.fragment.duplicate"
-OVERLAP = "ip.fragment.overlap"
-OVERLAP_CONFLICT = "ip.fragment.overlap_conflict"
-INCONSISTENT = "ip.fragment.inconsistent"
-BAD_LENGTH = "ip.fragment.bad_length"
-TOO_BIG = "ip.fragment.too_big"
-EVICTED = "ip.fragment.evicted"
 
 # eviction reasons
 REASON_MEMORY = "memory limit (bytes pending)"

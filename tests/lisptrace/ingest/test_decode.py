@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.generate import data_templates, generate, ipv4, ipv6, tcp, udp
+from dissectors.core import ANOMALY_CODES
 from dissectors.inet import IpPacket, Ipv4Header, UdpDatagram, internet_checksum
 from dissectors.lisp.afi import IPv4, IPv6
 from dissectors.lisp.data import DataHeader
@@ -31,6 +32,7 @@ from lisptrace.ingest.capture import merge_captures, open_capture
 from lisptrace.ingest.decode import BatchDecoder, decode
 from lisptrace.ingest.keys import KeyFileError, load_keys
 from lisptrace.ingest.reassembly import Reassembler
+from lisptrace.render import anomaly_catalog_markdown  # noqa: F401  (registers every code)
 from lisptrace.tables import open_decoded
 from tests.support.mutate import mutate
 from tests.support.tshark import ip_frame, requires_tshark, tshark_json, udp_frame, write_pcap
@@ -352,6 +354,9 @@ def test_mutated_frames_never_raise_and_rows_hold(tmp_path: Path) -> None:
     p = table(tmp_path / "o", "packets")
     assert p.num_rows == len(frames)
     assert not any("internal error" in (e or "") for e in p.column("error").to_pylist())
+    # every anomaly code is in the catalog (`lisptrace anomalies`, docs/dissectors.md)
+    codes = set(pc.unique(pc.list_flatten(p.column("anomalies"))).to_pylist())
+    assert codes and codes <= set(ANOMALY_CODES), codes - set(ANOMALY_CODES)
     # tables all readable, frames of every table exist in packets
     for name in ("control", "records", "locators", "data", "mobility", "nd_map"):
         t = table(tmp_path / "o", name)
