@@ -5,7 +5,10 @@
 Generates a capture (benchmarks/generate.py: ~95% data plane, ~5% control, IPv4 and IPv6
 outer headers), then runs each contender in its own subprocess, measured in the same run:
 
-* ``lisptrace decode CAPTURE -o OUT`` to Parquet (end to end: read, decode, write, manifest);
+* ``lisptrace decode CAPTURE -o OUT`` to Parquet (end to end: read, decode, write, manifest),
+  after a warm-up decode of the first 1,000 frames (so its byte code is cached, as for an
+  installed program); then the same with ``LISPTRACE_PURE=1`` (the compiled kernels' numpy
+  twins);
 * ``tshark -T fields`` with the equivalent fields (outer addresses/ports, LISP type/nonce,
   data-plane nonce/IID, inner addresses) - on the first ``--tshark-packets`` frames (tshark
   is slow; its rate does not depend on the capture's length), ``0`` = all;
@@ -108,11 +111,11 @@ print(len(o))
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _run(args: list[str]) -> tuple[float, int, str]:
-    """(seconds, peak RSS in bytes, stdout) of one subprocess."""
+def _run(args: list[str], **env: str) -> tuple[float, int, str]:
+    """(seconds, peak RSS in bytes, stdout) of one subprocess (``env``: added variables)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=ENV)
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.PIPE, env=ENV | env)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -154,7 +157,7 @@ def main() -> None:
     ap.add_argument("--tshark-packets", type=int, default=100_000)
     ap.add_argument("--dpkt-packets", type=int, default=0, help="0 = all")
     ap.add_argument("--keep", type=Path, help="directory for the capture and output (kept)")
-    ap.add_argument("--skip", default="", help="comma-separated: tshark,dpkt,numpy")
+    ap.add_argument("--skip", default="", help="comma-separated: pure,tshark,dpkt,numpy")
     ap.add_argument(
         "--repeat-control",
         action="store_true",
@@ -194,6 +197,11 @@ def main() -> None:
     _run([*decode, str(prefix(1000)), "-o", str(out), "--overwrite", "-q"])  # caches byte code
     s, rss, _ = _run([*decode, str(cap), "-o", str(out), "--overwrite", "-q"])
     results["lisptrace decode -> Parquet"] = (n, s, rss)
+    if "pure" not in skip:  # the same decode on the numpy twins of the compiled kernels
+        s, rss, _ = _run(
+            [*decode, str(cap), "-o", str(out), "--overwrite", "-q"], LISPTRACE_PURE="1"
+        )
+        results["  the same, numpy only"] = (n, s, rss)
     if "tshark" not in skip and shutil.which("tshark"):
         tn = min(n, args.tshark_packets) if args.tshark_packets > 0 else n
         fields = [x for f in TSHARK_FIELDS for x in ("-e", f)]

@@ -1,0 +1,30 @@
+"""benchmarks/decode.py runs end to end on a small capture (figures are not checked: timing
+belongs to the benchmark, not to the tests)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_decode_benchmark_runs_every_contender(tmp_path: Path) -> None:
+    args = ["--packets", "3000", "--tshark-packets", "500", "--keep", str(tmp_path)]
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.decode", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0:3] for line in out.stdout.splitlines()]
+    names = {" ".join(r) for r in rows}
+    assert "lisptrace decode ->" in names and "the same, numpy" in names
+    assert "dpkt per-packet loop" in names and "numpy record-header walk" in names
+    if shutil.which("tshark"):
+        assert "tshark -T fields" in names
+    assert (tmp_path / "decoded" / "manifest.json").is_file()
