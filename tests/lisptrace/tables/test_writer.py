@@ -50,6 +50,49 @@ def test_parquet_is_zstd_by_default(tmp_path: Path) -> None:
     assert meta.row_group(0).column(0).compression == "ZSTD"
 
 
+def test_parquet_statistics_for_filter_push_down(tmp_path: Path) -> None:
+    """Row-group min/max (what DuckDB and pyarrow datasets skip row groups with) are written
+    for frame, time, addresses in both forms, ports and integer codes; booleans, text names
+    of codes/categories and list elements go without (they cost writer CPU for no pruning)."""
+    with DecodedWriter(tmp_path, row_group_rows=50) as w:
+        for table in ("packets", "data", "control", "records", "locators"):
+            w.write(table, sample_batch(table, 50))
+            w.write(table, sample_batch(table, 50, start=50))
+    kept = {
+        "packets": ["frame", "time_ns", "src", "src_bin", "dst", "dst_bin", "src_port", "caplen"],
+        "data": ["inner_src", "inner_src_bin", "inner_dst_port", "iid", "inner_protocol"],
+        "control": ["src", "src_bin", "source_eid", "source_eid_bin", "info_eid_end_bin", "type"],
+        "records": ["eid", "eid_bin", "eid_end_bin", "eid_iid", "eid_mask_len", "msg_type"],
+        "locators": ["address", "address_bin", "priority"],
+    }
+    dropped = {
+        "packets": ["layer", "reassembled", "anomalies.list.element"],
+        "data": ["payload_kind", "gpe"],
+        "control": ["type_name", "probe", "itr_rlocs.list.element"],
+        "records": ["action_name", "section", "negative"],
+        "locators": ["reachable"],
+    }
+    for table in kept:
+        meta = pq.ParquetFile(tmp_path / f"{table}.parquet").metadata
+        assert meta.num_row_groups == 2
+        for g in range(meta.num_row_groups):
+            cols = {
+                meta.row_group(g).column(i).path_in_schema: meta.row_group(g).column(i)
+                for i in range(meta.num_columns)
+            }
+            for name in kept[table]:
+                stats = cols[name].statistics
+                assert stats is not None and stats.has_min_max, f"{table}.{name}"
+            for name in dropped[table]:
+                assert not cols[name].is_stats_set, f"{table}.{name}"
+    meta = pq.ParquetFile(tmp_path / "packets.parquet").metadata
+    frames = meta.row_group(1).column(0).statistics
+    assert (frames.min, frames.max) == (51, 100)  # what a frame filter prunes on
+    ds = pytest.importorskip("pyarrow.dataset")
+    (fragment,) = ds.dataset(tmp_path / "packets.parquet").get_fragments()
+    assert len(fragment.split_by_row_group(filter=ds.field("frame") > 60)) == 1
+
+
 def test_manifest_contents(tmp_path: Path) -> None:
     packets = make_batch(
         "packets",
