@@ -604,3 +604,25 @@ def test_read_ahead_keeps_order_raises_after_the_batches_and_stops_early() -> No
     assert next(iter(endless)) == 0
     endless.close()  # the producer, blocked on a full queue, stops
     assert not endless._thread.is_alive()
+
+
+def test_vlan_ids_outermost_first(tmp_path: Path) -> None:
+    ip = ipv4("203.0.113.1", "198.51.100.1", 17, udp(1000, 53, b"q"))
+    cases = [
+        ([], None),
+        ([(0x8100, 10)], [10]),
+        ([(0x8100, 0xF005)], [5]),  # priority and DEI bits are not part of the ID
+        ([(0x88A8, 100), (0x8100, 200)], [100, 200]),
+        ([(0x9100, 1), (0x88A8, 2), (0x8100, 4095)], [1, 2, 4095]),
+        ([(0x8100, 7)], [7]),
+        ([], None),
+    ]
+    frames = []
+    for tags, _ in cases:
+        head = b"\x02" * 12 + b"".join(struct.pack("!HH", t, v) for t, v in tags)
+        frames.append(head + b"\x08\x00" + ip)
+    frames.append(b"\x02" * 12 + struct.pack("!HH", 0x8100, 9) + b"\x08\x06" + bytes(28))  # ARP
+    write_pcap(tmp_path / "v.pcap", frames)
+    decode([tmp_path / "v.pcap"], tmp_path / "out")
+    got = table(tmp_path / "out", "packets").column("vlans").to_pylist()
+    assert got == [want for _, want in cases] + [None]  # a non-IP frame: no layer 3 to reach
