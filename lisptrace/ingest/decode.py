@@ -1212,16 +1212,7 @@ class BatchDecoder:
             anom, details = _anomaly_columns(per_row)
         else:
             anom = details = _no_anomalies(n)
-        errors: list[str | None] = [None] * n
-        error_off: list[int | None] = [None] * n
-        for i, text in lay.error.items():
-            errors[i] = text
-        for i, (text, off) in extra.error.items():
-            errors[i] = text
-            base = int(lay.payload_offset[i])
-            if lay.kind[i] in (Kind.MIP6, Kind.ICMPV6_RA):
-                base = int(lay.l4_offset[i])
-            error_off[i] = None if off is None or i in lay.reassembled else base + off
+        error_col, error_off_col = _errors(lay, extra, n)
         comments: list[str | None] | None = None
         if batch.comments:
             first = {int(num): k for k, num in enumerate(batch.number.tolist())}
@@ -1259,8 +1250,8 @@ class BatchDecoder:
             "layer": _LAYER_ARRAY.take(pa.array(lay.kind)),
             "anomalies": anom,
             "anomaly_details": details,
-            "error": pa.array(errors, pa.string()),
-            "error_offset": pa.array(error_off, pa.int32()),
+            "error": error_col,
+            "error_offset": error_off_col,
         }
         if comments is not None:
             cols["comment"] = comments
@@ -1270,6 +1261,24 @@ class BatchDecoder:
 def _in_frame_order(t: pa.Table) -> bool:
     frames = t.column("frame").to_numpy()
     return bool((frames[1:] >= frames[:-1]).all())
+
+
+def _errors(lay: Layers, extra: _Extra, n: int) -> tuple[pa.Array, pa.Array]:
+    """The ``error`` and ``error_offset`` columns (nulls but for the frames with an error:
+    a Python list of ``n`` Nones would cost more than the rest of the packets table)."""
+    if not (lay.error or extra.error):
+        return pa.nulls(n, pa.string()), pa.nulls(n, pa.int32())
+    errors: list[str | None] = [None] * n
+    error_off: list[int | None] = [None] * n
+    for i, text in lay.error.items():
+        errors[i] = text
+    for i, (text, off) in extra.error.items():
+        errors[i] = text
+        base = int(lay.payload_offset[i])
+        if lay.kind[i] in (Kind.MIP6, Kind.ICMPV6_RA):
+            base = int(lay.l4_offset[i])
+        error_off[i] = None if off is None or i in lay.reassembled else base + off
+    return pa.array(errors, pa.string()), pa.array(error_off, pa.int32())
 
 
 _SECOND_KEY = {
