@@ -32,7 +32,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,15 +156,18 @@ def _anomaly_text(a: Anomaly) -> str:
     return f"{a.code}: {a.detail}" if a.detail else a.code
 
 
-def _anomaly_columns(per_row: Sequence[Sequence[str]]) -> tuple[pa.Array, pa.Array]:
-    """``anomalies`` (codes only) and ``anomaly_details`` from "code: detail" texts per row."""
-    counts = np.fromiter((len(t) for t in per_row), np.int32, len(per_row))
-    offsets = np.zeros(len(per_row) + 1, np.int32)
+def _anomaly_columns(by_row: Mapping[int, Sequence[str]], n: int) -> tuple[pa.Array, pa.Array]:
+    """``anomalies`` (codes only) and ``anomaly_details`` of ``n`` rows from the "code: detail"
+    texts of the rows that have any (most have none: nothing is done per row for them)."""
+    rows = sorted(i for i, texts in by_row.items() if texts)
+    counts = np.zeros(n, np.int32)
+    counts[rows] = [len(by_row[i]) for i in rows]
+    offsets = np.zeros(n + 1, np.int32)
     np.cumsum(counts, out=offsets[1:])
     codes: list[str] = []
     details: list[str] = []
-    for texts in per_row:
-        for text in texts:
+    for i in rows:
+        for text in by_row[i]:
             code, _, detail = text.partition(": ")
             codes.append(code)
             details.append(detail)
@@ -1206,10 +1209,7 @@ class BatchDecoder:
         for i, texts in extra.anomalies.items():
             anomalies.setdefault(i, []).extend(texts)
         if anomalies:
-            per_row: list[list[str]] = [[]] * n
-            for i, texts in anomalies.items():
-                per_row[i] = texts
-            anom, details = _anomaly_columns(per_row)
+            anom, details = _anomaly_columns(anomalies, n)
         else:
             anom = details = _no_anomalies(n)
         error_col, error_off_col = _errors(lay, extra, n)
@@ -1313,7 +1313,7 @@ def _dict_batch(
         if name in present and name not in _PER_FRAME:
             if name == "anomalies":
                 cols[name], cols["anomaly_details"] = _anomaly_columns(
-                    [d.get(name) or [] for d in dicts]
+                    {k: d[name] for k, d in enumerate(dicts) if d.get(name)}, n
                 )
             elif name == "anomaly_details":
                 continue
