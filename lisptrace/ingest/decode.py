@@ -60,6 +60,7 @@ from lisptrace.ingest.capture import merge_captures, open_capture
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.keys import KeyRing
 from lisptrace.ingest.layers import (
+    ETH_VLAN,
     Fragmentation,
     Kind,
     Layers,
@@ -1479,7 +1480,6 @@ def _v6(raw: bytes) -> Any:
     return ipaddress.IPv6Address(raw)
 
 
-_VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 _VLANS = pa.list_(pa.field("element", pa.uint16()))
 
 
@@ -1496,14 +1496,14 @@ def _vlans(batch: FrameBatch, lay: Layers) -> pa.Array:
     if len(one):
         h = _gather(np.frombuffer(batch.buf, np.uint8), batch.offset[one] + 12, 4)
         tpid = h[:, 0].astype(np.int64) << 8 | h[:, 1]
-        counts[one] = np.isin(tpid, _VLAN_TPIDS)
+        counts[one] = np.isin(tpid, ETH_VLAN)
         ids[one] = (h[:, 2].astype(np.int64) << 8 | h[:, 3]) & 0x0FFF
     stacks: dict[int, list[int]] = {}
     buf = batch.buf
     for i in np.flatnonzero(tagged & (lay.l3_offset > 18)).tolist():
         off = int(batch.offset[i])
         end, at, tags = off + int(lay.l3_offset[i]), off + 12, []
-        while at + 4 <= end and int.from_bytes(buf[at : at + 2], "big") in _VLAN_TPIDS:
+        while at + 4 <= end and int.from_bytes(buf[at : at + 2], "big") in ETH_VLAN:
             tags.append(int.from_bytes(buf[at + 2 : at + 4], "big") & 0x0FFF)
             at += 4
         counts[i] = len(tags)

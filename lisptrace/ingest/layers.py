@@ -291,12 +291,12 @@ def _fast_kernel(batch: FrameBatch, out: Layers, p: Ports) -> None:
 def _fast(batch: FrameBatch, out: Layers, p: Ports) -> None:
     """Fill the rows the vectorised path can decode and set ``out.fast`` for them."""
     n = len(batch)
-    a = np.frombuffer(batch.buf, np.uint8)
     if n == 0:
         return
     if _fastpath is not None:
         _fast_kernel(batch, out, p)
         return
+    a = np.frombuffer(batch.buf, np.uint8)
     start = batch.offset.astype(np.int64, copy=False)
     cap = batch.caplen.astype(np.int32, copy=False)
     lt = batch.linktype
