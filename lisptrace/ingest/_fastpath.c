@@ -409,9 +409,10 @@ PyDoc_STRVAR(control_keys_doc,
 "control_keys(buf, starts, lengths, blank_auth) -> (keys, nonce_at)\n\n"
 "The control-payload cache keys of `_shape_key` in lisptrace/ingest/decode.py for the\n"
 "payloads buf[starts[i]:starts[i] + lengths[i]] (int64 columns, not negative): a list of\n"
-"bytes, each the payload with its nonce (and, with `blank_auth`, the Authentication Data of\n"
-"a Map-Register/-Notify/-Notify-Ack) zeroed, and an int64 array `nonce_at` with the offset\n"
-"of the blanked nonce, or -1 when nothing was blanked (the key is then the payload itself).");
+"keys, each a 1-tuple of the payload with its nonce (and, with `blank_auth`, the\n"
+"Authentication Data of a Map-Register/-Notify/-Notify-Ack) zeroed, or the payload's bytes\n"
+"when nothing was blanked; and an int64 array `nonce_at` with the offset of the blanked\n"
+"nonce, or -1.");
 
 /* Where the blanked nonce is (-1: none) and the Authentication Data to blank (`*auth_len`
  * bytes from 16), as `_shape_key` decides them. */
@@ -473,6 +474,13 @@ static PyObject *control_keys(PyObject *Py_UNUSED(self), PyObject *args) {
             memset(k + at[i], 0, 8);
             if (auth_len)
                 memset(k + 16, 0, (size_t)auth_len);
+            PyObject *shape = PyTuple_New(1);
+            if (!shape) {
+                Py_DECREF(key);
+                goto done;
+            }
+            PyTuple_SET_ITEM(shape, 0, key);
+            key = shape;
         }
         PyList_SET_ITEM(keys, i, key);
     }

@@ -288,7 +288,7 @@ class _Decoded:
     anomalies: list[str] = field(default_factory=list)  # for the frame's packets row
     error: str | None = None
     error_offset: int | None = None
-    templates: dict[str, tuple[int, int]] = field(default_factory=dict)  # table -> slot
+    slot: int = -1  # index in the batch decoder's _TemplateStore once cached
     # per control row: where in the payload its nonce is (-1: none / not patched); set when
     # the payload is cached under its shape (nonces and auth data blanked, see _shape_key)
     nonce_at: list[int] = field(default_factory=list)
@@ -526,7 +526,7 @@ _AUTH_TYPES = frozenset((3, 4, 5))  # Key ID, Auth Data Length, Auth Data at byt
 _ZERO8 = bytes(8)
 
 
-def _shape_key(payload: bytes, blank_auth: bool) -> tuple[bytes | tuple[bytes], tuple[int, ...]]:
+def _shape_key(payload: bytes, blank_auth: bool) -> tuple[bytes | tuple[bytes], int]:
     """The cache key of a control payload and where its nonces are.
 
     Map-Requests, -Replies, -Registers and -Notifies repeat on a network with a fresh nonce
@@ -534,39 +534,37 @@ def _shape_key(payload: bytes, blank_auth: bool) -> tuple[bytes | tuple[bytes], 
     the inner one of an ECM whose inner UDP has no checksum to verify) and, when no HMAC is to
     be verified (``blank_auth``), the Authentication Data. Neither changes any other column
     nor any anomaly; the nonces are patched into the rows of each occurrence. A payload
-    without a blanked field keys by its bytes (a ``bytes`` key; blanked keys are tuples)."""
+    without a blanked field keys by its bytes (a ``bytes`` key; blanked keys are 1-tuples).
+    The second value is the offset of the blanked nonce (-1: nothing was blanked)."""
     n = len(payload)
     if n < 12:
-        return payload, ()
+        return payload, -1
     t = payload[0] >> 4
     if t in _NONCE_TYPES:
         if t in _AUTH_TYPES and blank_auth and n >= 16:
             alen = int.from_bytes(payload[14:16], "big")
             if 0 < alen <= n - 16:
                 return (b"".join((payload[:4], _ZERO8, payload[12:16], bytes(alen),
-                                  payload[16 + alen :])),), (4,)  # fmt: skip
-        return (payload[:4] + _ZERO8 + payload[12:],), (4,)
+                                  payload[16 + alen :])),), 4  # fmt: skip
+        return (payload[:4] + _ZERO8 + payload[12:],), 4
     if t == 8 and n >= 4 + 20 + 8 + 12 and payload[4] == 0x45 and payload[13] == 17:
         at = 4 + 20 + 8
         if payload[at - 2 : at] == b"\0\0" and (payload[at] >> 4) in _NONCE_TYPES:
-            return (payload[: at + 4] + _ZERO8 + payload[at + 12 :],), (at + 4,)
-    return payload, ()
+            return (payload[: at + 4] + _ZERO8 + payload[at + 12 :],), at + 4
+    return payload, -1
 
 
-def _nonce_slots(d: _Decoded, payload: bytes, offsets: tuple[int, ...]) -> bool:
+def _nonce_slots(d: _Decoded, payload: bytes, blanked: int) -> bool:
     """Set ``d.nonce_at`` from where each control row's nonce sits in ``payload``; False when
-    a row's nonce is not at one of ``offsets`` (the payload is then cached by its bytes)."""
+    a row's nonce is not at ``blanked`` (the payload is then not cached by its shape)."""
+    value = int.from_bytes(payload[blanked : blanked + 8], "big")
     at: list[int] = []
     for row in d.control:
         nonce = row.get("nonce")
-        if nonce is None:
-            at.append(-1)
-            continue
-        hit = [o for o in offsets if int.from_bytes(payload[o : o + 8], "big") == nonce]
-        if not hit:
+        if nonce is not None and nonce != value:
             return False
-        at.append(hit[0])
-    if offsets and d.control and max(at) < 0:
+        at.append(-1 if nonce is None else blanked)
+    if d.control and max(at) < 0:
         return False  # the blanked bytes are not a nonce of any row: key by the bytes
     d.nonce_at = at
     return True
@@ -959,7 +957,7 @@ class BatchDecoder:
         return {t: pa.concat_tables(v) for t, v in out.items()}
 
     def _first_sightings(
-        self, misses: list[tuple[int, bytes, Any, tuple[int, ...]]]
+        self, misses: list[tuple[int, bytes, Any, int]]
     ) -> tuple[list[tuple[int, _Decoded]], list[tuple[int, bytes]]]:
         """Misses whose key comes twice or more in the batch are decoded once, here, into the
         cache (repeated payloads and shapes then cost a lookup); the rest as they are."""
@@ -968,29 +966,70 @@ class BatchDecoder:
             count[key] = count.get(key, 0) + 1
         hits: list[tuple[int, _Decoded]] = []
         rest: list[tuple[int, bytes]] = []
-        for i, payload, key, offsets in misses:
+        for i, payload, key, blanked in misses:
             if count[key] < 2:
                 rest.append((i, payload))
                 continue
             d = self._cache.get(key)
             if d is None:
                 d = decode_control(payload, self.keys)
-                if offsets and not _nonce_slots(d, payload, offsets):
+                if blanked >= 0 and not _nonce_slots(d, payload, blanked):
                     count[key] = 0  # not where the shape says: these decode one by one
                     rest.append((i, payload))
                     continue
-                if len(self._cache) >= CACHE_ENTRIES:
-                    self._full = True  # start over at the next batch
-                self._cache[key] = d
+                self._remember(key, d)
             hits.append((i, d))
         return hits, rest
 
+    def _remember(self, key: Any, d: _Decoded) -> None:
+        """Cache ``d`` under ``key`` (and its rows as templates)."""
+        if len(self._cache) >= CACHE_ENTRIES:
+            self._full = True  # start over at the next batch (this one still uses the slots)
+        self._cache[key] = d
+        self._store.add(d)
+
     # the cache of control payloads
+    def _cached(
+        self, batch: FrameBatch, lay: Layers, extra: _Extra
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[tuple[int, bytes]]]:
+        """The control frames whose payload is (now) cached: their rows and template slots,
+        in frame order (their anomalies and errors go to ``extra``); and the (row, payload)
+        of the others, to decode one by one."""
+        rows, slots = [], []
+        missed: list[tuple[int, bytes, Any, int]] = []
+        get = self._cache.get
+        for i, key, blanked in zip(*self._control_keys(batch, lay), strict=True):
+            d = get(key)
+            if d is None:
+                missed.append((i, lay.payload_bytes(i, batch), key, blanked))
+            else:
+                rows.append(i)
+                slots.append(d.slot)
+        self.cache_hits += len(rows)
+        misses: list[tuple[int, bytes]] = []
+        if missed:
+            first, misses = self._first_sightings(missed)
+            rows += [i for i, _ in first]
+            slots += [d.slot for _, d in first]
+        at, slot = np.array(rows, np.int64), np.array(slots, np.int64)
+        if missed:
+            order = np.argsort(at, kind="stable")
+            at, slot = at[order], slot[order]
+        store = self._store
+        for k in np.flatnonzero(store.flagged()[slot]).tolist():
+            d, i = store.entries[slot[k]], int(at[k])
+            if d.anomalies:
+                extra.anomalies.setdefault(i, []).extend(d.anomalies)
+            if d.error is not None:
+                extra.error[i] = (d.error, d.error_offset)
+        return at, slot, misses
+
     def _control_keys(
         self, batch: FrameBatch, lay: Layers
-    ) -> list[tuple[int, bytes | tuple[bytes], tuple[int, ...]]]:
-        """(row, cache key, nonce offsets) of every LISP control row (see :func:`_shape_key`;
-        a reassembled payload keys by its bytes)."""
+    ) -> tuple[list[int], list[bytes | tuple[bytes]], list[int]]:
+        """The rows of the LISP control frames, their cache keys and the offsets of their
+        blanked nonces (-1: none; see :func:`_shape_key`; a reassembled payload keys by its
+        bytes)."""
         rows = np.flatnonzero(lay.kind == Kind.LISP_CONTROL)
         blank_auth = self.keys is None
         if _fastpath is not None and self.shape_cache and not lay.reassembled:
@@ -999,32 +1038,19 @@ class BatchDecoder:
             starts = np.where(whole, batch.offset[rows] + off, 0).astype(np.int64)
             sizes = np.where(whole, size, 0).astype(np.int64)
             keys, at = _fastpath.control_keys(batch.buf, starts, sizes, blank_auth)
-            nonce_at = np.frombuffer(at, np.int64).tolist()
-            return [
-                (i, (k,), (a,)) if a >= 0 else (i, k, ())
-                for i, k, a in zip(rows.tolist(), keys, nonce_at, strict=True)
-            ]
-        out: list[tuple[int, bytes | tuple[bytes], tuple[int, ...]]] = []
+            return rows.tolist(), keys, np.frombuffer(at, np.int64).tolist()
+        keys: list[bytes | tuple[bytes]] = []
+        blanked: list[int] = []
         for i in rows.tolist():
             payload = lay.payload_bytes(i, batch)
-            if self.shape_cache and i not in lay.reassembled:
-                out.append((i, *_shape_key(payload, blank_auth)))
-            else:
-                out.append((i, payload, ()))
-        return out
-
-    def _control(self, payload: bytes, via_tcp: bool) -> _Decoded:
-        if via_tcp:
-            return decode_control(payload, self.keys, via_tcp=True)
-        hit = self._cache.get(payload)
-        if hit is not None:
-            self.cache_hits += 1
-            return hit
-        if len(self._cache) >= CACHE_ENTRIES:
-            self._full = True  # start over at the next batch (this one still uses the slots)
-        d = decode_control(payload, self.keys)
-        self._cache[payload] = d
-        return d
+            key, at_ = (
+                _shape_key(payload, blank_auth)
+                if self.shape_cache and i not in lay.reassembled
+                else (payload, -1)
+            )
+            keys.append(key)
+            blanked.append(at_)
+        return rows.tolist(), keys, blanked
 
     def decode(self, batch: FrameBatch, reassembler: Reassembler) -> dict[str, pa.RecordBatch]:
         lay = decode_layers(batch, self.ports, reassembler)
@@ -1040,26 +1066,7 @@ class BatchDecoder:
         out: dict[str, pa.RecordBatch] = {}
         kind = lay.kind
         want = self.tables
-        cached: list[tuple[int, _Decoded]] = []
-        missed_: list[tuple[int, bytes, Any, tuple[int, ...]]] = []
-        cache = self._cache
-        for i, key, offsets in self._control_keys(batch, lay):
-            d = cache.get(key)
-            if d is None:
-                missed_.append((i, lay.payload_bytes(i, batch), key, offsets))
-                continue
-            cached.append((i, d))
-        self.cache_hits += len(cached)
-        misses: list[tuple[int, bytes]] = []
-        if missed_:
-            first, misses = self._first_sightings(missed_)
-            if first:
-                cached = sorted(cached + first, key=lambda x: x[0])
-        for i, d in cached:
-            if d.anomalies:
-                extra.anomalies.setdefault(i, []).extend(d.anomalies)
-            if d.error is not None:
-                extra.error[i] = (d.error, d.error_offset)
+        cached, slots, misses = self._cached(batch, lay, extra)
         submitted = self._submit(misses) if misses else (None, 0)
         data_rows = np.flatnonzero(kind == Kind.LISP_DATA)
         fast_cols: dict[str, Any] | None = None
@@ -1082,7 +1089,7 @@ class BatchDecoder:
         for i in np.flatnonzero(kind == Kind.LISP_TCP).tolist():
             payload = lay.payload_bytes(i, batch)
             if payload:
-                self._add_control(i, self._control(payload, True), acc, extra)
+                self._add_control(i, decode_control(payload, self.keys, via_tcp=True), acc, extra)
         for i in np.flatnonzero(kind == Kind.MIP6).tolist():
             self._mobility(batch, lay, i, acc, extra)
         for i in np.flatnonzero(kind == Kind.ICMPV6_RA).tolist():
@@ -1094,8 +1101,8 @@ class BatchDecoder:
             if table not in want:
                 continue
             parts: list[pa.Table] = []
-            if table in ("control", "records", "locators") and cached:
-                t = _from_templates(table, cached, batch, self._store, lay)
+            if table in _TEMPLATE_TABLES and len(cached):
+                t = _from_templates(table, cached, slots, batch, self._store, lay)
                 if t is not None:
                     parts.append(t)
             if table in missed:
@@ -1330,74 +1337,91 @@ def _dict_batch(
     return make_batch(table, cols, n)
 
 
+_TEMPLATE_TABLES = ("control", "records", "locators")
+
+
 class _TemplateStore:
     """The rows of every cached control payload, per table, in one Arrow table each: a batch
-    takes the rows of its control frames from it (one ``take``, no Python object per row)."""
+    takes the rows of its control frames from it (one ``take``, no Python object per row).
+
+    Each cached payload (``_Decoded``) has a slot; per table, slot ``k``'s rows are rows
+    ``start[k]`` to ``start[k] + count[k]`` of the table."""
 
     def __init__(self) -> None:
-        self.tables: dict[str, pa.Table | None] = {}
-        self.rows: dict[str, int] = {}
-        self.pending: dict[str, list[pa.RecordBatch]] = {}
+        self.entries: list[_Decoded] = []  # by slot
+        self._flagged: list[bool] = []  # by slot: has anomalies or an error
+        self._start: dict[str, list[int]] = {t: [] for t in _TEMPLATE_TABLES}
+        self._count: dict[str, list[int]] = {t: [] for t in _TEMPLATE_TABLES}
+        self._rows = dict.fromkeys(_TEMPLATE_TABLES, 0)
+        self._tables: dict[str, pa.Table] = {}
+        self._built = dict.fromkeys(_TEMPLATE_TABLES, 0)  # slots whose rows are in _tables
+        self._arrays: dict[str, npt.NDArray[np.int64]] = {}  # the lists above, as arrays
         self.nonce_at: list[int] = []  # per control template row (see _Decoded.nonce_at)
-        self._nonce_at: npt.NDArray[np.int64] | None = None
 
-    def slots(self, ds: list[_Decoded], table: str) -> npt.NDArray[np.int64]:
-        """``(len(ds), 2)`` (first row, rows) of each payload's rows; new ones are added in
-        one record batch (a batch per message would cost a millisecond each)."""
-        new: list[_Decoded] = []
-        seen: set[int] = set()
-        for d in ds:
-            if table not in d.templates and id(d) not in seen:
-                seen.add(id(d))
-                new.append(d)
-        if new:
-            start = self.rows.get(table, 0)
-            rows: list[tuple[int, dict[str, Any]]] = []
-            for d in new:
-                mine = getattr(d, table)
-                d.templates[table] = (start + len(rows), len(mine))
-                rows.extend((0, r) for r in mine)
-                if table == "control":
-                    self.nonce_at.extend(d.nonce_at or [-1] * len(mine))
-                    self._nonce_at = None
-            if rows:
-                self.pending.setdefault(table, []).append(_dict_batch(table, rows, None, None))
-                self.rows[table] = start + len(rows)
-        return np.array([d.templates[table] for d in ds], np.int64).reshape(-1, 2)
+    def add(self, d: _Decoded) -> None:
+        d.slot = len(self.entries)
+        self.entries.append(d)
+        self._flagged.append(bool(d.anomalies) or d.error is not None)
+        for t in _TEMPLATE_TABLES:
+            rows = len(getattr(d, t))
+            self._start[t].append(self._rows[t])
+            self._count[t].append(rows)
+            self._rows[t] += rows
+        self.nonce_at.extend(d.nonce_at or [-1] * len(d.control))
+        self._arrays.clear()
 
-    def table(self, table: str) -> pa.Table:
-        pending = self.pending.pop(table, [])
-        current = self.tables.get(table)
-        if pending:
-            parts = ([current] if current is not None else []) + [pa.Table.from_batches(pending)]
-            current = pa.concat_tables(parts).combine_chunks()
-            self.tables[table] = current
-        assert current is not None
-        return current
+    def _array(self, name: str, values: list[Any], dtype: Any = np.int64) -> npt.NDArray[Any]:
+        if name not in self._arrays:
+            self._arrays[name] = np.array(values, dtype)
+        return self._arrays[name]
+
+    def flagged(self) -> npt.NDArray[np.bool_]:
+        return self._array("flagged", self._flagged, np.bool_)
+
+    def spans(self, table: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per slot: the first template row in ``table`` and how many rows."""
+        return (
+            self._array(f"start:{table}", self._start[table]),
+            self._array(f"count:{table}", self._count[table]),
+        )
 
     def nonce_offsets(self) -> npt.NDArray[np.int64]:
-        if self._nonce_at is None:
-            self._nonce_at = np.array(self.nonce_at, np.int64)
-        return self._nonce_at
+        return self._array("nonce_at", self.nonce_at)
+
+    def table(self, table: str) -> pa.Table:
+        """The template rows of ``table``; the slots added since the last call are built in
+        one record batch (a batch per message would cost a millisecond each)."""
+        built, current = self._built[table], self._tables.get(table)
+        if built < len(self.entries) or current is None:
+            new = [(0, r) for d in self.entries[built:] for r in getattr(d, table)]
+            if new or current is None:
+                part = pa.Table.from_batches([_dict_batch(table, new, None, None)])
+                current = part if current is None else pa.concat_tables([current, part])
+                current = current.combine_chunks()
+                self._tables[table] = current
+            self._built[table] = len(self.entries)
+        return current
 
 
 def _from_templates(
     table: str,
-    occurrences: list[tuple[int, _Decoded]],
+    rows: npt.NDArray[np.int64],
+    slots: npt.NDArray[np.int64],
     batch: FrameBatch,
     store: _TemplateStore,
     lay: Layers | None = None,
 ) -> pa.Table | None:
-    """Rows of cached control payloads: their template rows taken once per occurrence."""
-    slots = store.slots([d for _, d in occurrences], table)
-    occ_start, occ_len = slots[:, 0], slots[:, 1]
+    """The ``table`` rows of the control frames at batch ``rows``, whose payloads are cached
+    in ``slots``: their template rows, taken once per frame."""
+    start, count = store.spans(table)
+    occ_start, occ_len = start[slots], count[slots]
     total = int(occ_len.sum())
     if total == 0:
         return None
     first = np.zeros(len(occ_len), np.int64)
     np.cumsum(occ_len[:-1], out=first[1:])
     take = np.repeat(occ_start - first, occ_len) + np.arange(total)
-    frames = np.repeat(np.array([i for i, _ in occurrences], np.int64), occ_len)
+    frames = np.repeat(rows, occ_len)
     t = store.table(table).take(pa.array(take))
     sch = schema(table)
     t = t.set_column(0, sch.field("frame"), pa.array(batch.number[frames]))

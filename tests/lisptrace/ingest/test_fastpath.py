@@ -142,7 +142,9 @@ def compare_control_keys(batch: FrameBatch, lay: Layers) -> int:
         got = dec._control_keys(batch, lay)
         with numpy_only():
             assert got == dec._control_keys(batch, lay)
-    return len(got)
+    rows, keys, blanked = got
+    assert len(rows) == len(keys) == len(blanked)
+    return len(rows)
 
 
 def compare_batch(batch: FrameBatch, ports: Ports, rng: np.random.Generator) -> tuple[int, int]:
