@@ -75,6 +75,7 @@ from lisptrace.tables import (
     canonical_from_bin,
     ipv6_bin_array,
     make_batch,
+    nullable_array,
     schema,
 )
 from lisptrace.tables.schema import TABLES
@@ -802,11 +803,11 @@ def _data_cols(
         "key_phase": f & 0x03,
         "nonce_map_version": nmv,
         "iid_lsbs": word,
-        "nonce": pa.array(nmv, pa.uint32(), mask=~nn),
-        "source_map_version": pa.array(nmv >> 12, pa.uint16(), mask=~vv),
-        "dest_map_version": pa.array(nmv & 0xFFF, pa.uint16(), mask=~vv),
-        "iid": pa.array(word >> 8, pa.uint32(), mask=~ii),
-        "lsb": pa.array(np.where(ii, word & 0xFF, word), pa.uint32(), mask=~ll),
+        "nonce": nullable_array(nmv, nn, pa.uint32()),
+        "source_map_version": nullable_array(nmv >> 12, vv, pa.uint16()),
+        "dest_map_version": nullable_array(nmv & 0xFFF, vv, pa.uint16()),
+        "iid": nullable_array(word >> 8, ii, pa.uint32()),
+        "lsb": nullable_array(np.where(ii, word & 0xFF, word), ll, pa.uint32()),
         "payload_kind": pc.if_else(pa.array(is6), "ipv6", "ipv4"),
         "inner_ip_version": np.where(is6, 6, 4).astype(np.uint8),
         "inner_src": canonical_from_bin(src, None, is6),
@@ -814,8 +815,8 @@ def _data_cols(
         "inner_dst": canonical_from_bin(dst, None, is6),
         "inner_dst_bin": ipv6_bin_array(dst),
         "inner_protocol": proto.astype(np.uint8),
-        "inner_src_port": pa.array(sp, pa.uint16(), mask=~has_ports),
-        "inner_dst_port": pa.array(dp, pa.uint16(), mask=~has_ports),
+        "inner_src_port": nullable_array(sp, has_ports, pa.uint16()),
+        "inner_dst_port": nullable_array(dp, has_ports, pa.uint16()),
         "inner_length": ilen,
         "anomalies": _no_anomalies(n),
         "anomaly_details": _no_anomalies(n),
@@ -1204,7 +1205,7 @@ class BatchDecoder:
         is6 = lay.ip_version == 6
         src_bin = ipv6_bin_array(lay.src)
         dst_bin = ipv6_bin_array(lay.dst)
-        mask = ~present
+        present_bits = pa.py_buffer(np.packbits(present, bitorder="little"))
         if n:
             src_s = canonical_from_bin(lay.src, present, is6)
             dst_s = canonical_from_bin(lay.dst, present, is6)
@@ -1238,22 +1239,22 @@ class BatchDecoder:
             "interface": batch.interface.astype(np.uint32),
             "source": batch.source.astype(np.uint16),
             "vlans": _vlans(batch, lay),
-            "ip_version": pa.array(lay.ip_version, pa.uint8(), mask=mask),
+            "ip_version": nullable_array(lay.ip_version, present, pa.uint8()),
             "src": src_s,
             "src_bin": pa.FixedSizeBinaryArray.from_buffers(
-                src_bin.type, n, [pa.array(present).buffers()[1], src_bin.buffers()[1]]
+                src_bin.type, n, [present_bits, src_bin.buffers()[1]]
             )
             if n
             else src_bin,
             "dst": dst_s,
             "dst_bin": pa.FixedSizeBinaryArray.from_buffers(
-                dst_bin.type, n, [pa.array(present).buffers()[1], dst_bin.buffers()[1]]
+                dst_bin.type, n, [present_bits, dst_bin.buffers()[1]]
             )
             if n
             else dst_bin,
-            "ip_proto": pa.array(lay.ip_proto, pa.uint8(), mask=lay.ip_proto < 0),
-            "src_port": pa.array(lay.sport, pa.uint16(), mask=lay.sport < 0),
-            "dst_port": pa.array(lay.dport, pa.uint16(), mask=lay.dport < 0),
+            "ip_proto": nullable_array(lay.ip_proto, lay.ip_proto >= 0, pa.uint8()),
+            "src_port": nullable_array(lay.sport, lay.sport >= 0, pa.uint16()),
+            "dst_port": nullable_array(lay.dport, lay.dport >= 0, pa.uint16()),
             "reassembled": lay.fragment == Fragmentation.COMPLETES,
             "layer": _LAYER_ARRAY.take(pa.array(lay.kind)),
             "anomalies": anom,
@@ -1454,7 +1455,7 @@ def _patch_nonces(
     merged = pc.fill_null(col, 0).to_numpy().astype(np.uint64)
     merged[rows] = nonces
     i = t.schema.get_field_index("nonce")
-    return t.set_column(i, t.schema.field(i), pa.array(merged, pa.uint64(), mask=~valid))
+    return t.set_column(i, t.schema.field(i), nullable_array(merged, valid, pa.uint64()))
 
 
 def _outer_addresses(

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define MAX_TEXT 46 /* INET6_ADDRSTRLEN */
+static const unsigned char V4_MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 static char *put_u8(char *t, unsigned v) {
     if (v >= 100) {
@@ -93,8 +94,9 @@ static char *put_ipv6(char *t, const unsigned char *a) {
 
 PyDoc_STRVAR(render_doc,
 "render(addresses, forms) -> (offsets, data, validity, null_count)\n\n"
-"`addresses`: n * 16 bytes; `forms`: n bytes, per row 4 (dotted quad of the last 4 bytes),\n"
-"6 (IPv6 text of the 16 bytes) or 0 (null). Returns the buffers of an Arrow string array:\n"
+"`addresses`: n * 16 bytes; `forms`: n bytes, per row 4 (the dotted quad of the last 4\n"
+"bytes if the address is IPv4-mapped, ::ffff:a.b.c.d, else its IPv6 text), 6 (the IPv6 text\n"
+"of the 16 bytes) or 0 (null). Returns the buffers of an Arrow string array:\n"
 "int32 offsets (n + 1), the UTF-8 data, the validity bitmap (None without nulls) and the\n"
 "null count.");
 
@@ -126,10 +128,11 @@ static PyObject *render(PyObject *Py_UNUSED(self), PyObject *args) {
     memset(valid, 0, (size_t)((n + 7) / 8));
     for (Py_ssize_t i = 0; i < n; i++) {
         off[i] = (int32_t)(t - start);
-        if (f[i] == 4) {
-            t = put_quad(t, a + 16 * i + 12);
-        } else if (f[i] == 6) {
-            t = put_ipv6(t, a + 16 * i);
+        const unsigned char *x = a + 16 * i;
+        if (f[i] == 4 && memcmp(x, V4_MAPPED, 12) == 0) {
+            t = put_quad(t, x + 12);
+        } else if (f[i] == 4 || f[i] == 6) {
+            t = put_ipv6(t, x);
         } else {
             nulls++;
             continue;

@@ -20,6 +20,7 @@ from lisptrace.tables import (
     ipv4_bin_array,
     ipv6_bin_array,
     make_batch,
+    nullable_array,
     prefix_bounds,
     schema,
     schema_markdown,
@@ -180,3 +181,15 @@ def test_canonical_strings_from_the_binary_form() -> None:
     ipv6[0] = True  # a real IPv6 header carrying ::ffff:a.b.c.d keeps its IPv6 spelling
     assert canonical_from_bin(raw, None, ipv6)[0].as_py() == f"::ffff:{v4[0]}"
     assert len(canonical_from_bin(np.zeros((0, 16), dtype=np.uint8))) == 0
+
+
+@pytest.mark.parametrize("type_", [pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()])
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 1000])
+def test_nullable_array_is_pa_array_with_a_mask(type_: pa.DataType, n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.integers(0, 2**8, n, dtype=np.int64)
+    for valid in (np.ones(n, bool), np.zeros(n, bool), rng.random(n) < 0.5):
+        got = nullable_array(values, valid, type_)
+        want = pa.array(values, type_, mask=~valid)
+        got.validate(full=True)
+        assert got.equals(want) and got.null_count == want.null_count
