@@ -13,6 +13,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -337,8 +338,12 @@ class DecodedWriter:
             return self.manifest
         extra = dict(extra or {})
         _refuse_secrets(extra)
-        for sink in self._sinks.values():
-            sink.close()
+        # the last row groups of every table, written side by side (Parquet encoding releases
+        # the GIL): at the end of a decode nothing else is left to run
+        workers = max(1, min(len(self._sinks), os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers, thread_name_prefix="lisptrace-close") as pool:
+            for done in [pool.submit(sink.close) for sink in self._sinks.values()]:
+                done.result()
         self._closed = True
         stats = self._stats
         lo, hi = stats.time_min, stats.time_max
