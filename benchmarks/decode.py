@@ -193,7 +193,7 @@ def main() -> None:
         return small
 
     out = work / "decoded"
-    decode = [sys.executable, "-c", "from lisptrace.cli import main; main()", "decode"]
+    decode = [sys.executable, "-c", "from lisptrace.cli import run; run()", "decode"]
     _run([*decode, str(prefix(1000)), "-o", str(out), "--overwrite", "-q"])  # caches byte code
     s, rss, _ = _run([*decode, str(cap), "-o", str(out), "--overwrite", "-q"])
     results["lisptrace decode -> Parquet"] = (n, s, rss)

@@ -81,12 +81,12 @@ def _parquet_options(sch: pa.Schema, rows_per_group: int) -> dict[str, Any]:
       booleans and the text in ``NO_STATISTICS``: names of a code that has its own numeric
       column (``type_name``/``type``, ``label``, ``status_name``, ``action_name``),
       categories (``layer``, ``payload_kind``, ``section``: text min/max compares the strings
-      one by one, ``layer`` and ``payload_kind`` alone cost ~4 %) and free text. So
-      ``frame``, ``time_ns``, every address (text and ``*_bin``), port, integer column
-      (codes, Instance IDs, lengths) and the sparse ``error``/``comment`` keep them (~5 %
-      saved). List columns have none (readers do not prune on list elements; before, they
-      had them). The text addresses are the costliest kept (~9 % of the writer's CPU; their
-      ``*_bin`` twins prune the same rows).
+      one by one, ``layer`` and ``payload_kind`` alone cost ~4 %), free text, and the text
+      form of every address (~7 %: their ``*_bin`` twins keep theirs, and prune for prefix
+      and range tests too, which text order cannot). So ``frame``, ``time_ns``, every
+      ``*_bin`` address, port, integer column (codes, Instance IDs, lengths) and the sparse
+      ``error``/``comment`` keep them (~12 % saved). List columns have none (readers do not
+      prune on list elements).
     * ``max_rows_per_page``: one data page per column chunk (still cut at the 1 MiB
       ``data_page_size``) instead of pyarrow's 20,000 rows: fewer pages to compress (zstd
       sets up a context per page) and fewer page headers: ~3 % CPU and 2 % smaller files.
@@ -103,6 +103,7 @@ def _parquet_options(sch: pa.Schema, rows_per_group: int) -> dict[str, Any]:
         for f in sch
         if not (pa.types.is_nested(f.type) or pa.types.is_boolean(f.type))
         and f.name not in NO_STATISTICS
+        and not (pa.types.is_string(f.type) and f"{f.name}_bin" in names)  # text addresses
     ]
     options: dict[str, Any] = {
         "use_dictionary": [n for n in names if n not in NO_DICTIONARY],

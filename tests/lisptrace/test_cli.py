@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ REGISTER = SHARED / "tcpdump" / "lisp_eid_register.pcap"
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from lisptrace.cli import main; main()", *args],
+        [sys.executable, "-c", "from lisptrace.cli import run; run()", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -112,6 +113,31 @@ def test_decode_truncated_capture_exit_status_3(tmp_path: Path) -> None:
     assert out.returncode == 3
     assert "warning:" in out.stderr and "cut" in out.stderr
     assert "1 frames" in out.stderr and "(capture truncated)" in out.stderr
+
+
+def test_console_script_ends_a_finished_decode_without_teardown(tmp_path: Path) -> None:
+    """``run`` (the console script) skips Python's teardown after a decode, whose files are
+    closed and output printed by then (an atexit handler shows it), keeping the exit status;
+    other commands end as usual."""
+    script = (
+        "import atexit; atexit.register(print, 'teardown'); from lisptrace.cli import run; run()"
+    )
+
+    def run_with(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        )
+
+    done = run_with("decode", str(REGISTER), "-o", str(tmp_path / "o"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and "2 frames" in done.stderr
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["frames"] == 2
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(REGISTER.read_bytes()[:-7])
+    truncated = run_with("decode", str(cut), "-o", str(tmp_path / "t"))
+    assert truncated.returncode == 3 and truncated.stdout == ""
+    for other in (run_with("anomalies"), run_with("decode", str(cut), "-o", str(tmp_path / "t"))):
+        assert other.stdout.endswith("teardown\n")  # a usage error (exists) ends as usual
 
 
 def test_decode_input_errors_are_one_line_status_2(tmp_path: Path) -> None:

@@ -52,25 +52,26 @@ def test_parquet_is_zstd_by_default(tmp_path: Path) -> None:
 
 def test_parquet_statistics_for_filter_push_down(tmp_path: Path) -> None:
     """Row-group min/max (what DuckDB and pyarrow datasets skip row groups with) are written
-    for frame, time, addresses in both forms, ports and integer codes; booleans, text names
-    of codes/categories and list elements go without (they cost writer CPU for no pruning)."""
+    for frame, time, binary addresses, ports and integer codes; booleans, text names of
+    codes/categories, text addresses (their binary twins prune) and list elements go without
+    (they cost writer CPU for no pruning)."""
     with DecodedWriter(tmp_path, row_group_rows=50) as w:
         for table in ("packets", "data", "control", "records", "locators"):
             w.write(table, sample_batch(table, 50))
             w.write(table, sample_batch(table, 50, start=50))
     kept = {
-        "packets": ["frame", "time_ns", "src", "src_bin", "dst", "dst_bin", "src_port", "caplen"],
-        "data": ["inner_src", "inner_src_bin", "inner_dst_port", "iid", "inner_protocol"],
-        "control": ["src", "src_bin", "source_eid", "source_eid_bin", "info_eid_end_bin", "type"],
-        "records": ["eid", "eid_bin", "eid_end_bin", "eid_iid", "eid_mask_len", "msg_type"],
-        "locators": ["address", "address_bin", "priority"],
+        "packets": ["frame", "time_ns", "src_bin", "dst_bin", "src_port", "caplen", "error"],
+        "data": ["inner_src_bin", "inner_dst_port", "iid", "inner_protocol"],
+        "control": ["src_bin", "source_eid_bin", "info_eid_end_bin", "type"],
+        "records": ["eid_bin", "eid_end_bin", "eid_iid", "eid_mask_len", "msg_type"],
+        "locators": ["address_bin", "priority"],
     }
     dropped = {
-        "packets": ["layer", "reassembled", "anomalies.list.element"],
-        "data": ["payload_kind", "gpe"],
-        "control": ["type_name", "probe", "itr_rlocs.list.element"],
-        "records": ["action_name", "section", "negative"],
-        "locators": ["reachable"],
+        "packets": ["layer", "reassembled", "anomalies.list.element", "src", "dst"],
+        "data": ["payload_kind", "gpe", "inner_src", "inner_dst"],
+        "control": ["type_name", "probe", "itr_rlocs.list.element", "src", "source_eid"],
+        "records": ["action_name", "section", "negative", "eid"],
+        "locators": ["reachable", "address"],
     }
     for table in kept:
         meta = pq.ParquetFile(tmp_path / f"{table}.parquet").metadata
