@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing as mp
+import operator
 import os
 import queue
 import threading
@@ -996,26 +997,25 @@ class BatchDecoder:
         """The control frames whose payload is (now) cached: their rows and template slots,
         in frame order (their anomalies and errors go to ``extra``); and the (row, payload)
         of the others, to decode one by one."""
-        rows, slots = [], []
-        missed: list[tuple[int, bytes, Any, int]] = []
-        get = self._cache.get
-        for i, key, blanked in zip(*self._control_keys(batch, lay), strict=True):
-            d = get(key)
-            if d is None:
-                missed.append((i, lay.payload_bytes(i, batch), key, blanked))
-            else:
-                rows.append(i)
-                slots.append(d.slot)
-        self.cache_hits += len(rows)
+        rows, keys, blanked = self._control_keys(batch, lay)
+        found: list[_Decoded | None] = list(map(self._cache.get, keys))
         misses: list[tuple[int, bytes]] = []
-        if missed:
+        missing = [k for k, d in enumerate(found) if d is None]
+        self.cache_hits += len(found) - len(missing)
+        if missing:
+            missed = [
+                (rows[k], lay.payload_bytes(rows[k], batch), keys[k], blanked[k]) for k in missing
+            ]
             first, misses = self._first_sightings(missed)
-            rows += [i for i, _ in first]
-            slots += [d.slot for _, d in first]
-        at, slot = np.array(rows, np.int64), np.array(slots, np.int64)
-        if missed:
-            order = np.argsort(at, kind="stable")
-            at, slot = at[order], slot[order]
+            decoded = dict(first)
+            for k in missing:
+                found[k] = decoded.get(rows[k])  # None: decoded one by one (misses)
+            hits = [k for k, d in enumerate(found) if d is not None]
+            at = np.array(rows, np.int64)[hits]
+            slot = np.fromiter(map(_SLOT, (found[k] for k in hits)), np.int64, len(hits))
+        else:
+            at = np.array(rows, np.int64)
+            slot = np.fromiter(map(_SLOT, found), np.int64, len(found))
         store = self._store
         for k in np.flatnonzero(store.flagged()[slot]).tolist():
             d, i = store.entries[slot[k]], int(at[k])
@@ -1339,6 +1339,7 @@ def _dict_batch(
 
 
 _TEMPLATE_TABLES = ("control", "records", "locators")
+_SLOT = operator.attrgetter("slot")
 
 
 class _TemplateStore:
