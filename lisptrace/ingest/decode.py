@@ -768,6 +768,9 @@ def _fast_data_kernel(
     return _data_cols(batch, rows[m], *(x[:k] for x in out)), m
 
 
+_IP_KINDS = np.array([b"ipv4", b"ipv6"])
+
+
 def _data_cols(
     batch: FrameBatch,
     rows: npt.NDArray[np.int64],
@@ -809,7 +812,11 @@ def _data_cols(
         "dest_map_version": nullable_array(nmv & 0xFFF, vv, pa.uint16()),
         "iid": nullable_array(word >> 8, ii, pa.uint32()),
         "lsb": nullable_array(np.where(ii, word & 0xFF, word), ll, pa.uint32()),
-        "payload_kind": pc.if_else(pa.array(is6), "ipv6", "ipv4"),
+        "payload_kind": pa.StringArray.from_buffers(  # "ipv4"/"ipv6": 4 bytes each
+            n,
+            pa.py_buffer(np.arange(0, 4 * n + 1, 4, dtype=np.int32)),
+            pa.py_buffer(_IP_KINDS[np.asarray(is6, bool).view(np.uint8)]),
+        ),
         "inner_ip_version": np.where(is6, 6, 4).astype(np.uint8),
         "inner_src": canonical_from_bin(src, None, is6),
         "inner_src_bin": ipv6_bin_array(src),
