@@ -1,7 +1,8 @@
 /* The record hop of the capture reader (lisptrace/ingest/capture.py): walk the chain of
  * record lengths of a pcap or pcapng buffer and note where each record starts. Everything
- * else about a record (times, lengths, checks) is gathered afterwards with numpy; these loops
- * only replace the Python `for` over the length chain, which is inherently sequential.
+ * else about a record is gathered afterwards with numpy (the pcap hop also copies the record
+ * header's words, which it has in cache); these loops only replace the Python `for` over the
+ * length chain, which is inherently sequential.
  *
  * Both functions stop where the Python loops they replace stop, so the reader's handling of
  * partial, lying and unusual records stays in Python.
@@ -26,37 +27,48 @@ static Py_ssize_t capacity(Py_buffer *out, Py_ssize_t max_count) {
 }
 
 PyDoc_STRVAR(pcap_hop_doc,
-"pcap_hop(buf, off, max_count, rec_len, big_endian, offsets) -> (count, off)\n\n"
+"pcap_hop(buf, off, max_count, rec_len, big_endian, offsets, headers) -> (count, off)\n\n"
 "Hop over pcap records from `off`: while fewer than `max_count` were seen and the record's\n"
-"caplen (at +8) is inside `buf`, write the record's offset to `offsets` (int64) and move on\n"
-"by `rec_len` + caplen. Returns how many were written and where the hop stopped (which may\n"
+"caplen (at +8) is inside `buf`, write the record's offset to `offsets` (int64) and its four\n"
+"header words (seconds, fraction, caplen, origlen; origlen 0 if cut off) to `headers` (int64,\n"
+"4 per record: read while the hop has the record's header in cache), and move on by\n"
+"`rec_len` + caplen. Returns how many were written and where the hop stopped (which may\n"
 "lie past the end of `buf` when the last record written is incomplete).");
 
 static PyObject *pcap_hop(PyObject *Py_UNUSED(self), PyObject *args) {
-    Py_buffer buf, out;
+    Py_buffer buf, out, heads;
     Py_ssize_t off, max_count, rec_len;
     int big_endian;
-    if (!PyArg_ParseTuple(args, "y*nnnpw*", &buf, &off, &max_count, &rec_len, &big_endian, &out))
+    if (!PyArg_ParseTuple(args, "y*nnnpw*w*", &buf, &off, &max_count, &rec_len, &big_endian,
+                          &out, &heads))
         return NULL;
     PyObject *result = NULL;
-    if (off < 0 || rec_len < 12 || capacity(&out, max_count) < 0) {
+    if (off < 0 || rec_len < 16 || capacity(&out, max_count) < 0 ||
+        capacity(&heads, 4 * max_count) < 0) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "pcap_hop: negative offset or short record");
         goto done;
     }
     const unsigned char *b = buf.buf;
-    int64_t *offs = out.buf;
+    int64_t *offs = out.buf, *h = heads.buf;
     Py_ssize_t n = 0, len = buf.len;
     Py_BEGIN_ALLOW_THREADS
     while (n < max_count && off + 12 <= len) {
+        const unsigned char *r = b + off;
+        uint32_t caplen = u32_at(r + 8, big_endian);
+        h[4 * n] = u32_at(r, big_endian);
+        h[4 * n + 1] = u32_at(r + 4, big_endian);
+        h[4 * n + 2] = caplen;
+        h[4 * n + 3] = off + 16 <= len ? u32_at(r + 12, big_endian) : 0;
         offs[n++] = off;
-        off += rec_len + (Py_ssize_t)u32_at(b + off + 8, big_endian);
+        off += rec_len + (Py_ssize_t)caplen;
     }
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("nn", n, off);
 done:
     PyBuffer_Release(&buf);
     PyBuffer_Release(&out);
+    PyBuffer_Release(&heads);
     return result;
 }
 

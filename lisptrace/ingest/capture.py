@@ -203,13 +203,18 @@ def _ticks_to_ns(ticks: U64, base: int, exp: int) -> I64:
     return np.array(wrapped, dtype=np.uint64).view(np.int64)
 
 
-def _pcap_hop(buf: bytes, off: int, count: int, rec: int, order: str) -> tuple[I64, int]:
+def _pcap_hop(
+    buf: bytes, off: int, count: int, rec: int, order: str
+) -> tuple[I64, npt.NDArray[np.int64] | None, int]:
     """Offsets of up to ``count`` pcap records from ``off`` (while each record's caplen field
-    is inside ``buf``) and where the hop stopped: past ``len(buf)`` if the last is cut."""
+    is inside ``buf``), their ``(n, 4)`` header words (seconds, fraction, caplen, origlen) when
+    the compiled hop read them (else None: see :meth:`Capture._pcap_part`), and where the hop
+    stopped: past ``len(buf)`` if the last is cut."""
     if _hop is not None:
         out = np.empty(count, np.int64)
-        n, off = _hop.pcap_hop(buf, off, count, rec, order == ">", out)
-        return out[:n], off
+        heads = np.empty((count, 4), np.int64)
+        n, off = _hop.pcap_hop(buf, off, count, rec, order == ">", out, heads)
+        return out[:n], heads[:n], off
     caplen_at = struct.Struct(order + "I").unpack_from
     offs: list[int] = []
     append = offs.append
@@ -218,7 +223,7 @@ def _pcap_hop(buf: bytes, off: int, count: int, rec: int, order: str) -> tuple[I
             cl = caplen_at(buf, off + 8)[0]
             append(off)
             off += rec + cl
-    return np.array(offs, np.int64), off
+    return np.array(offs, np.int64), None, off
 
 
 def _pcapng_hop(buf: bytes, off: int, count: int, order: str, offs: list[int]) -> int:
@@ -488,7 +493,6 @@ class Capture:
         order, rec = self._order, self._rec_len
         caplen_at = struct.Struct(order + "I").unpack_from
         linktype = self.interfaces[0].linktype
-        dtype = np.dtype(order + "u4")
         scale = np.int64(1 if self.nanosecond else 1000)
         buf = b""
         base = 24  # absolute offset of buf[0]
@@ -503,10 +507,11 @@ class Capture:
             while True:
                 # The hot loop: only the caplen chain. A record running past the buffer's end,
                 # or a lying caplen, is dealt with after the hop.
-                offs, off = _pcap_hop(buf, off, max_frames, rec, order)
+                offs, heads, off = _pcap_hop(buf, off, max_frames, rec, order)
                 if off > end:  # the last record runs past the buffer: not complete yet
                     off, offs = int(offs[-1]), offs[:-1]
-                part, lying = self._pcap_part(buf, offs, dtype, scale, linktype)
+                    heads = None if heads is None else heads[:-1]
+                part, lying = self._pcap_part(buf, offs, heads, scale, linktype)
                 if part is not None:
                     yield buf, [part]
                 if lying is not None:
@@ -543,12 +548,13 @@ class Capture:
                 buf = buf[off:]
 
     def _pcap_part(
-        self, buf: bytes, o: I64, dtype: np.dtype[np.uint32], scale: np.int64, lt: int
+        self, buf: bytes, o: I64, heads: npt.NDArray[np.int64] | None, scale: np.int64, lt: int
     ) -> tuple[_Part | None, int | None]:
-        """The records at offsets ``o``, and the offset of the first with a lying caplen."""
+        """The records at offsets ``o`` (``heads``: their header words, if the hop read them),
+        and the offset of the first with a lying caplen."""
         if not len(o):
             return None, None
-        h = _words(buf, o, 4, self._order).astype(np.int64)  # sec, usec/nsec, caplen, origlen
+        h = heads if heads is not None else _words(buf, o, 4, self._order).astype(np.int64)
         lying = None
         too_long = h[:, 2] > MAX_CAPLEN
         if too_long.any():

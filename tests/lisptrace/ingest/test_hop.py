@@ -59,9 +59,12 @@ def test_mutants_read_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_output_buffer_is_checked() -> None:
     from lisptrace.ingest import _hop
 
+    heads = np.empty((4, 4), np.int64)
     with pytest.raises(ValueError):
-        _hop.pcap_hop(bytes(64), 0, 4, 16, False, np.empty(3, np.int64))
+        _hop.pcap_hop(bytes(64), 0, 4, 16, False, np.empty(3, np.int64), heads)
+    with pytest.raises(ValueError):
+        _hop.pcap_hop(bytes(64), 0, 4, 16, False, np.empty(4, np.int64), heads[:3])
     with pytest.raises(ValueError):
         _hop.pcapng_hop(bytes(64), 0, 4, False, 6, np.empty(4, np.int32))
     with pytest.raises(ValueError):
-        _hop.pcap_hop(bytes(64), -1, 4, 16, False, np.empty(4, np.int64))
+        _hop.pcap_hop(bytes(64), -1, 4, 16, False, np.empty(4, np.int64), heads)
