@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_decode_benchmark_runs_every_contender(tmp_path: Path) -> None:
-    args = ["--packets", "3000", "--tshark-packets", "500", "--keep", str(tmp_path)]
+    args = ["--packets", "3000", "--tshark-packets", "500", "--runs", "2", "--keep", str(tmp_path)]
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.decode", *args],
         cwd=ROOT,
@@ -27,4 +27,5 @@ def test_decode_benchmark_runs_every_contender(tmp_path: Path) -> None:
     assert "dpkt per-packet loop" in names and "numpy record-header walk" in names
     if shutil.which("tshark"):
         assert "tshark -T fields" in names
+    assert "runs: 2 of each" in out.stdout
     assert (tmp_path / "decoded" / "manifest.json").is_file()
