@@ -1,7 +1,9 @@
 """Streaming writers: record batches in, one file per table plus ``manifest.json`` out.
 
-Memory stays bounded: batches are buffered per table only up to ``row_group_rows`` rows, then
-written (one Parquet row group / one IPC record batch), so a capture of any size costs the same.
+Memory stays bounded: batches are buffered per table only up to ``row_group_rows`` rows or
+``row_group_bytes`` of Arrow data (wide rows: control messages with their flags and lists),
+then written (one Parquet row group / one IPC record batch), so a capture of any size costs the
+same.
 The manifest is written last, on :meth:`DecodedWriter.close`; a directory without it is not a
 decoded output (:func:`lisptrace.tables.open_decoded` refuses it).
 """
@@ -31,6 +33,7 @@ MANIFEST = "manifest.json"
 MANIFEST_KIND = "lisptrace-decoded"
 SUFFIX: dict[str, str] = {"parquet": ".parquet", "arrow": ".arrow"}
 DEFAULT_ROW_GROUP_ROWS = 65_536
+DEFAULT_ROW_GROUP_BYTES = 16 << 20  # reached first by tables of ~256 bytes a row and more
 DELTA = ("frame", "time_ns")  # increasing integers: delta-encoded in Parquet
 NO_DICTIONARY = frozenset((*DELTA, "nonce", "nonce_map_version", "checksum", "timestamp"))
 # Text columns written without Parquet statistics (see _parquet_options): names of a code
@@ -116,10 +119,17 @@ def _parquet_options(sch: pa.Schema, rows_per_group: int) -> dict[str, Any]:
 
 
 class _TableSink:
-    """One table's file: buffers up to ``row_group_rows`` rows, then writes them."""
+    """One table's file: buffers up to ``rows_per_group`` rows or ``bytes_per_group`` of
+    Arrow data, then writes them."""
 
     def __init__(
-        self, name: str, path: Path, fmt: Format, compression: str | None, rows_per_group: int
+        self,
+        name: str,
+        path: Path,
+        fmt: Format,
+        compression: str | None,
+        rows_per_group: int,
+        bytes_per_group: int = DEFAULT_ROW_GROUP_BYTES,
     ) -> None:
         self.name = name
         self.path = path
@@ -127,9 +137,11 @@ class _TableSink:
         self.fmt = fmt
         self.compression = compression
         self.rows_per_group = rows_per_group
+        self.bytes_per_group = bytes_per_group
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
+        self._pending_bytes = 0
         self._writer: pq.ParquetWriter | ipc.RecordBatchFileWriter | None = None
         self._sink: pa.NativeFile | None = None
 
@@ -151,8 +163,9 @@ class _TableSink:
             return
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
         self.rows += batch.num_rows
-        if self._pending_rows >= self.rows_per_group:
+        if self._pending_rows >= self.rows_per_group or self._pending_bytes >= self.bytes_per_group:
             self._flush()
 
     def _flush(self) -> None:
@@ -161,7 +174,7 @@ class _TableSink:
         if not self._pending:
             return
         table = pa.Table.from_batches(self._pending, schema=self.schema)
-        self._pending, self._pending_rows = [], 0
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if isinstance(self._writer, pq.ParquetWriter):
             self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
         else:
@@ -258,6 +271,7 @@ class DecodedWriter:
         sources: Sequence[str] = (),
         overwrite: bool = False,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+        row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
     ) -> None:
         if fmt not in SUFFIX:
             raise ValueError(f"unknown format {fmt!r} (parquet or arrow)")
@@ -277,6 +291,7 @@ class DecodedWriter:
                 fmt,
                 compression,
                 max(1, row_group_rows),
+                max(1, row_group_bytes),
             )
             for name in TABLES
             if name in wanted

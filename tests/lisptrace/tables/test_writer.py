@@ -166,6 +166,20 @@ def test_streaming_many_small_batches_in_bounded_row_groups(tmp_path: Path) -> N
     assert w.manifest is not None and w.manifest["rows"]["data"] == 3500
 
 
+def test_row_groups_also_bounded_in_bytes(tmp_path: Path) -> None:
+    """Wide rows reach ``row_group_bytes`` before ``row_group_rows``: the buffer stays bounded
+    in memory, and each row group holds about that much Arrow data."""
+    one = sample_batch("control", 100)
+    with DecodedWriter(tmp_path, row_group_bytes=3 * one.nbytes) as w:
+        for k in range(10):
+            w.write("control", sample_batch("control", 100, start=k * 100))
+            assert sum(b.nbytes for b in w._sinks["control"]._pending) < 3 * one.nbytes
+    pf = pq.ParquetFile(tmp_path / "control.parquet")
+    groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    assert groups == [300, 300, 300, 100]
+    assert pf.read(columns=["frame"]).column("frame").to_pylist() == list(range(1, 1001))
+
+
 def test_streaming_arrow_ipc(tmp_path: Path) -> None:
     with DecodedWriter(tmp_path, fmt="arrow", row_group_rows=100) as w:
         for k in range(50):
