@@ -975,7 +975,8 @@ exception removes the partial output instead). `make_batch(table, columns)` buil
 from numpy arrays / Arrow arrays / lists, filling omitted nullable columns with nulls;
 `ipv4_bin_array`, `ipv6_bin_array` and `canonical_from_bin` make the two address forms from
 numpy columns without a Python object per row (strings are rendered once per distinct
-address).
+address, or all at once by the compiled renderer); `nullable_array(values, valid, type)` an
+integer column with nulls where `valid` is false.
 
 ## `manifest.json`
 
