@@ -1789,19 +1789,36 @@ class _ReadAhead:
 
 
 class _Sink:
-    """Writes the record batches on a second thread (Parquet encoding releases the GIL), with
-    a short queue so that memory stays bounded; its errors surface in the caller."""
+    """Writes the record batches on writer threads, one per group of tables (Parquet encoding
+    releases the GIL, so the files are written side by side, also when the decode has ended
+    and only the writers' backlog is left), with short queues so that memory stays bounded;
+    their errors surface in the caller."""
+
+    LANES = (("packets",), ("data",))  # and one for every other table
 
     def __init__(self, writer: DecodedWriter, depth: int = 2) -> None:
         self._writer = writer
-        self._queue: queue.Queue[dict[str, pa.RecordBatch] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="lisptrace-writer", daemon=True)
-        self._thread.start()
+        self._queues: list[queue.Queue[dict[str, pa.RecordBatch] | None]] = []
+        self._threads: list[threading.Thread] = []
+        for k in range(len(self.LANES) + 1):
+            q: queue.Queue[dict[str, pa.RecordBatch] | None] = queue.Queue(depth)
+            thread = threading.Thread(
+                target=self._run, args=(q,), name=f"lisptrace-writer-{k}", daemon=True
+            )
+            thread.start()
+            self._queues.append(q)
+            self._threads.append(thread)
 
-    def _run(self) -> None:
+    def _lane(self, table: str) -> int:
+        for k, tables in enumerate(self.LANES):
+            if table in tables:
+                return k
+        return len(self.LANES)
+
+    def _run(self, q: queue.Queue[dict[str, pa.RecordBatch] | None]) -> None:
         while True:
-            item = self._queue.get()
+            item = q.get()
             if item is None:
                 return
             if self._error is not None:
@@ -1815,12 +1832,18 @@ class _Sink:
     def put(self, item: dict[str, pa.RecordBatch]) -> None:
         if self._error is not None:
             self.finish()
-        self._queue.put(item)
+        parts: dict[int, dict[str, pa.RecordBatch]] = {}
+        for table, rb in item.items():
+            parts.setdefault(self._lane(table), {})[table] = rb
+        for k, part in parts.items():
+            self._queues[k].put(part)
 
     def finish(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        for q, thread in zip(self._queues, self._threads, strict=True):
+            if thread.is_alive():
+                q.put(None)
+        for thread in self._threads:
+            thread.join()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
