@@ -626,3 +626,41 @@ def test_vlan_ids_outermost_first(tmp_path: Path) -> None:
     decode([tmp_path / "v.pcap"], tmp_path / "out")
     got = table(tmp_path / "out", "packets").column("vlans").to_pylist()
     assert got == [want for _, want in cases] + [None]  # a non-IP frame: no layer 3 to reach
+
+
+def test_sink_writes_every_table_on_its_lane_and_surfaces_errors() -> None:
+    """The writer threads: each table's batches in order on one lane, the lanes side by side;
+    an error on any lane reaches the decoding thread."""
+    import threading
+
+    from lisptrace.ingest.decode import _Sink
+
+    class Recorder:
+        def __init__(self, fail: str | None = None) -> None:
+            self.seen: dict[str, list[int]] = {}
+            self.threads: dict[str, set[str]] = {}
+            self.fail = fail
+
+        def write(self, table: str, rb: pa.RecordBatch) -> None:
+            if table == self.fail:
+                raise OSError(f"disk full writing {table}")
+            self.seen.setdefault(table, []).append(rb.num_rows)
+            self.threads.setdefault(table, set()).add(threading.current_thread().name)
+
+    tables = ("packets", "control", "records", "locators", "data", "mobility", "nd_map")
+    rec = Recorder()
+    sink = _Sink(rec)  # type: ignore[arg-type]
+    for k in range(1, 6):
+        sink.put({t: pa.record_batch({"x": list(range(k))}) for t in tables})
+    sink.finish()
+    assert rec.seen == {t: [1, 2, 3, 4, 5] for t in tables}
+    assert all(len(names) == 1 for names in rec.threads.values())
+    lanes = {t: next(iter(rec.threads[t])) for t in tables}
+    assert len({lanes["packets"], lanes["data"], lanes["control"]}) == 3
+    for fail in ("packets", "data", "nd_map"):
+        sink = _Sink(Recorder(fail))  # type: ignore[arg-type]
+        with pytest.raises(OSError, match=f"writing {fail}"):
+            for _ in range(10):
+                sink.put({t: pa.record_batch({"x": [1]}) for t in tables})
+            sink.finish()
+        sink.finish()  # the threads are gone; nothing raised twice
