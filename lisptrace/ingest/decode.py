@@ -1018,11 +1018,9 @@ class BatchDecoder:
             for k in missing:
                 found[k] = decoded.get(rows[k])  # None: decoded one by one (misses)
             hits = [k for k, d in enumerate(found) if d is not None]
-            at = np.array(rows, np.int64)[hits]
-            slot = np.fromiter(map(_SLOT, (found[k] for k in hits)), np.int64, len(hits))
-        else:
-            at = np.array(rows, np.int64)
-            slot = np.fromiter(map(_SLOT, found), np.int64, len(found))
+            rows, found = [rows[k] for k in hits], [found[k] for k in hits]
+        at = np.array(rows, np.int64)
+        slot = np.fromiter(map(_SLOT, found), np.int64, len(found))
         store = self._store
         for k in np.flatnonzero(store.flagged()[slot]).tolist():
             d, i = store.entries[slot[k]], int(at[k])
@@ -1794,7 +1792,7 @@ class _Sink:
     and only the writers' backlog is left), with short queues so that memory stays bounded;
     their errors surface in the caller."""
 
-    LANES = (("packets",), ("data",))  # and one for every other table
+    LANES = {"packets": 0, "data": 1}  # every other table: lane 2
 
     def __init__(self, writer: DecodedWriter, depth: int = 2) -> None:
         self._writer = writer
@@ -1809,12 +1807,6 @@ class _Sink:
             thread.start()
             self._queues.append(q)
             self._threads.append(thread)
-
-    def _lane(self, table: str) -> int:
-        for k, tables in enumerate(self.LANES):
-            if table in tables:
-                return k
-        return len(self.LANES)
 
     def _run(self, q: queue.Queue[dict[str, pa.RecordBatch] | None]) -> None:
         while True:
@@ -1834,7 +1826,7 @@ class _Sink:
             self.finish()
         parts: dict[int, dict[str, pa.RecordBatch]] = {}
         for table, rb in item.items():
-            parts.setdefault(self._lane(table), {})[table] = rb
+            parts.setdefault(self.LANES.get(table, len(self.LANES)), {})[table] = rb
         for k, part in parts.items():
             self._queues[k].put(part)
 
