@@ -129,7 +129,7 @@ class _TableSink:
         fmt: Format,
         compression: str | None,
         rows_per_group: int,
-        bytes_per_group: int = DEFAULT_ROW_GROUP_BYTES,
+        bytes_per_group: int,
     ) -> None:
         self.name = name
         self.path = path
