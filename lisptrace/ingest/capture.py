@@ -4,7 +4,12 @@ This is the floor of the whole decode, so it never builds a Python object per fr
 
 * the file (plain or gzip-compressed, detected by its magic) is read in chunks of
   :data:`CHUNK_SIZE` bytes; a record or block cut by a chunk boundary is carried into the next
-  chunk, so memory is bounded by the chunk size plus the largest block we accept;
+  chunk, so memory is bounded by the chunk size plus the largest block we accept. A plain
+  regular file opened by path is *mapped* a chunk at a time (``mmap``) instead of read: the
+  frames are the page cache's own pages, with no copy and no fresh buffer to fault in; a chunk
+  is unmapped when the last batch using it is gone. (As with any mapped reader, a file cut
+  short by another process *while* it is being decoded ends the process with SIGBUS: decode
+  a rotated capture, not one being truncated in place.) Streams, pipes and gzip are read;
 * a tight loop walks only the record/block *lengths* (the one sequential dependency) and keeps
   the offsets of packet records; every other header field is then gathered for the whole batch
   at once with numpy (one fancy-indexed read of the headers, viewed as u32 words);
@@ -27,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import mmap
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
@@ -39,7 +46,7 @@ from typing import BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
-from lisptrace.ingest.frames import FrameBatch
+from lisptrace.ingest.frames import Buffer, FrameBatch
 from lisptrace.kernels import load
 
 _hop = load("lisptrace.ingest._hop")  # C twins of the two hop loops below (None: not built)
@@ -204,7 +211,7 @@ def _ticks_to_ns(ticks: U64, base: int, exp: int) -> I64:
 
 
 def _pcap_hop(
-    buf: bytes, off: int, count: int, rec: int, order: str
+    buf: Buffer, off: int, count: int, rec: int, order: str
 ) -> tuple[I64, npt.NDArray[np.int64] | None, int]:
     """Offsets of up to ``count`` pcap records from ``off`` (while each record's caplen field
     is inside ``buf``), their ``(n, 4)`` header words (seconds, fraction, caplen, origlen) when
@@ -226,7 +233,7 @@ def _pcap_hop(
     return np.array(offs, np.int64), None, off
 
 
-def _pcapng_hop(buf: bytes, off: int, count: int, order: str, offs: list[int]) -> int:
+def _pcapng_hop(buf: Buffer, off: int, count: int, order: str, offs: list[int]) -> int:
     """Append to ``offs`` the offsets of a run of at most ``count`` whole Enhanced Packet
     Blocks from ``off`` (length at least 32, inside ``buf``); where the run stopped."""
     if _hop is not None:
@@ -250,7 +257,7 @@ def _pcapng_hop(buf: bytes, off: int, count: int, order: str, offs: list[int]) -
     return off
 
 
-def _words(buf: bytes, offs: I64, words: int, order: str) -> U64:
+def _words(buf: Buffer, offs: I64, words: int, order: str) -> U64:
     """``words`` u32 words at each of ``offs`` as a (n, words) u64 array.
 
     A stride-1 structured view over ``buf`` turns the gather into one fancy index of
@@ -302,11 +309,17 @@ class Capture:
         self._warned: set[str] = set()
         self._bad_at: int | None = None  # pcapng: offset in the chunk of a corrupt packet block
         self._size: int | None = None
+        self._map_fd: int | None = None  # mapped reads from this descriptor (see _map)
+        self._pos = 0  # mapped reads: the offset of the next chunk
         if not self.compressed:
             try:
-                self._size = os.fstat(self._f.fileno()).st_size
+                st = os.fstat(self._f.fileno())
             except (OSError, AttributeError, io.UnsupportedOperation):
-                self._size = None
+                st = None
+            if st is not None:
+                self._size = st.st_size
+                if self._owns and stat.S_ISREG(st.st_mode) and mmap.ALLOCATIONGRANULARITY:
+                    self._map_fd = self._f.fileno()
         try:
             self._head = _read_full(self._f, 4)
         except (OSError, EOFError, zlib.error) as exc:
@@ -322,6 +335,8 @@ class Capture:
             self.close()
             why = "empty file" if not self._head else f"unknown magic {self._head.hex()}"
             raise CaptureError(f"{self.path}: not a pcap or pcapng capture ({why})")
+        if self._map_fd is not None:
+            self._pos = self._f.tell()  # the chunks are mapped from here on
 
     # -- public -------------------------------------------------------------------------------
 
@@ -391,12 +406,39 @@ class Capture:
         self.truncated = offset
         self._warn(f"{self.path}: {reason} at byte {offset}; read {self.frames} frames before it")
 
-    def _refill(self, buf: bytes, need: int, broken: str) -> tuple[bytes, bool, str]:
+    def _refill(self, buf: Buffer, need: int, broken: str) -> tuple[Buffer, int, bool, str]:
         """Keep the unread tail ``buf`` and read a chunk after it (or the one record that needs
-        more): the new buffer, whether the file ended, and why the stream broke (if it did)."""
+        more): the new buffer, where its unread bytes start, whether the file ended, and why
+        the stream broke (if it did)."""
         want = max(CHUNK_SIZE, need)
+        if self._map_fd is not None and not buf:
+            mapped, lead = self._map(want)
+            return mapped, lead, len(mapped) - lead < want, broken
         data, err = self._read(want)
-        return (buf + data if buf else data), bool(err) or len(data) < want, err or broken
+        return (buf + data if buf else data), 0, bool(err) or len(data) < want, err or broken
+
+    def _map(self, n: int) -> tuple[Buffer, int]:
+        """Up to ``n`` bytes from the read position, mapped (``mmap`` offsets are multiples of
+        the allocation granularity, so the map starts up to a page earlier: the second value
+        is where the bytes asked for start in it)."""
+        assert self._map_fd is not None
+        pos = self._pos
+        try:
+            size = os.fstat(self._map_fd).st_size  # a capture still being written grows
+            start = pos - pos % mmap.ALLOCATIONGRANULARITY
+            stop = min(size, pos + n)
+            if stop <= pos:
+                return b"", 0
+            chunk = mmap.mmap(self._map_fd, stop - start, offset=start, access=mmap.ACCESS_READ)
+        except (OSError, ValueError, OverflowError):
+            # not mappable after all (a special file system): read from here on
+            self._map_fd = None
+            self._f.seek(pos)
+            data, _err = self._read(n)
+            self._pos = pos + len(data)
+            return data, 0
+        self._pos = stop
+        return chunk, pos - start
 
     def _read(self, n: int) -> tuple[bytes, str | None]:
         """Up to ``n`` bytes and, if the stream broke (bad gzip data), why."""
@@ -423,6 +465,9 @@ class Capture:
     def _rewind(self, n: int) -> bool:
         """Step back ``n`` bytes in a plain file (True), so that the next chunk is read whole
         instead of being appended to the unread tail (a copy of every chunk)."""
+        if self._map_fd is not None:
+            self._pos -= n
+            return True
         if self.compressed or self._size is None:
             return False
         try:
@@ -431,7 +476,7 @@ class Capture:
             return False
         return True
 
-    def _batch(self, buf: bytes, parts: list[_Part]) -> FrameBatch | None:
+    def _batch(self, buf: Buffer, parts: list[_Part]) -> FrameBatch | None:
         parts = [p for p in parts if len(p.offset)]
         if not parts:
             return None
@@ -489,7 +534,7 @@ class Capture:
         self.sections.append(Section(order, (major, minor), 0))
         self.interfaces.append(Interface(0, 0, network & 0xFFFF, snaplen))
 
-    def _pcap_parts(self, max_frames: int) -> Iterator[tuple[bytes, list[_Part]]]:
+    def _pcap_parts(self, max_frames: int) -> Iterator[tuple[Buffer, list[_Part]]]:
         order, rec = self._order, self._rec_len
         caplen_at = struct.Struct(order + "I").unpack_from
         linktype = self.interfaces[0].linktype
@@ -500,10 +545,9 @@ class Capture:
         broken = ""  # why the (compressed) stream broke, if it did
         need = rec
         while True:
-            if not eof:
-                buf, eof, broken = self._refill(buf, need, broken)
+            buf, off, eof, broken = self._refill(buf, need, broken)
+            base -= off  # a mapped chunk starts up to a page before the unread bytes
             end = len(buf)
-            off = 0
             while True:
                 # The hot loop: only the caplen chain. A record running past the buffer's end,
                 # or a lying caplen, is dealt with after the hop.
@@ -548,7 +592,7 @@ class Capture:
                 buf = buf[off:]
 
     def _pcap_part(
-        self, buf: bytes, o: I64, heads: npt.NDArray[np.int64] | None, scale: np.int64, lt: int
+        self, buf: Buffer, o: I64, heads: npt.NDArray[np.int64] | None, scale: np.int64, lt: int
     ) -> tuple[_Part | None, int | None]:
         """The records at offsets ``o`` (``heads``: their header words, if the hop read them),
         and the offset of the first with a lying caplen."""
@@ -609,7 +653,7 @@ class Capture:
         self._order = order
         self._start = blen
 
-    def _pcapng_parts(self, max_frames: int) -> Iterator[tuple[bytes, list[_Part]]]:
+    def _pcapng_parts(self, max_frames: int) -> Iterator[tuple[Buffer, list[_Part]]]:
         buf = b""
         base = self._start
         eof = False
@@ -621,10 +665,9 @@ class Capture:
         section_ifaces: list[int] = []
         state = {"last_time": 0}
         while True:
-            if not eof:
-                buf, eof, broken = self._refill(buf, need, broken)
+            buf, off, eof, broken = self._refill(buf, need, broken)
+            base -= off  # a mapped chunk starts up to a page before the unread bytes
             end = len(buf)
-            off = 0
             stop = ""
             offs: list[int] = []
             parts: list[_Part] = []
@@ -736,13 +779,16 @@ class Capture:
                 elif broken:
                     self._cut(base + off, f"capture cut: {broken}")
                 return
-            need = max(0, need - tail)
             base += off
-            buf = buf[off:]
+            if tail and self._rewind(tail):
+                buf = b""  # the next read starts at the unfinished block: no copy of the chunk
+            else:
+                need = max(0, need - tail)
+                buf = buf[off:]
 
     def _flush(
         self,
-        buf: bytes,
+        buf: Buffer,
         offs: list[int],
         order: str,
         ifaces: list[int],
@@ -759,7 +805,7 @@ class Capture:
         offs.clear()
         return why
 
-    def _shb(self, buf: bytes, off: int, blen: int, order: str, where: int) -> str:
+    def _shb(self, buf: Buffer, off: int, blen: int, order: str, where: int) -> str:
         """Record a Section Header Block; the reason it is unusable, or ''."""
         if blen < 28:
             return f"section header block too short ({blen} bytes)"
@@ -779,7 +825,7 @@ class Capture:
         self.sections.append(section)
         return ""
 
-    def _idb(self, buf: bytes, off: int, blen: int, order: str, local: int) -> int:
+    def _idb(self, buf: Buffer, off: int, blen: int, order: str, local: int) -> int:
         linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", buf, off + 8)
         iface = Interface(len(self.interfaces), len(self.sections) - 1, linktype, snaplen, local)
         for code, value in self._options(buf, off + 16, off + blen - 4, order):
@@ -799,7 +845,7 @@ class Capture:
 
     _ISB_NAMES: Final = {4: "ifrecv", 5: "ifdrop", 6: "filteraccept", 7: "osdrop", 8: "usrdeliv"}
 
-    def _isb(self, buf: bytes, off: int, blen: int, order: str, ifaces: list[int]) -> None:
+    def _isb(self, buf: Buffer, off: int, blen: int, order: str, ifaces: list[int]) -> None:
         if blen < 24:
             self._warn(f"{self.path}: interface statistics block too short; skipped", once="isb")
             return
@@ -823,7 +869,9 @@ class Capture:
                 stats[self._ISB_NAMES[code]] = struct.unpack(order + "Q", value[:8])[0]
         iface.stats = stats
 
-    def _options(self, buf: bytes, start: int, end: int, order: str) -> Iterator[tuple[int, bytes]]:
+    def _options(
+        self, buf: Buffer, start: int, end: int, order: str
+    ) -> Iterator[tuple[int, bytes]]:
         """(code, value) of each option in ``buf[start:end]``, up to opt_endofopt."""
         end = min(end, start + MAX_OPTION_BYTES)
         head = struct.Struct(order + "HH").unpack_from
@@ -842,7 +890,7 @@ class Capture:
 
     def _pcapng_part(
         self,
-        buf: bytes,
+        buf: Buffer,
         offs: list[int],
         order: str,
         ifaces: list[int],

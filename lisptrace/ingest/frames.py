@@ -7,13 +7,16 @@ vectorised data-plane path) and fall back to per-frame Python only where it must
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
+Buffer: TypeAlias = bytes | mmap.mmap  # a chunk of the capture: read, or mapped (slices are bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +30,7 @@ class FrameBatch:
     the input file when several are merged.
     """
 
-    buf: bytes
+    buf: Buffer
     number: I64
     time_ns: I64
     offset: I64

@@ -10,11 +10,12 @@ from __future__ import annotations
 import gzip
 import heapq
 import io
+import mmap
 import shutil
 import struct
 import subprocess
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -237,6 +238,22 @@ def read_all(source: object, max_frames: int = 65536) -> tuple[object, list[Fram
     return cap, list(cap.batches(max_frames))
 
 
+@pytest.fixture(params=["stream", "mapped"])
+def source_of(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[bytes], object]:
+    """Capture bytes as the reader meets them: a stream (read in chunks) or a file opened by
+    path (mapped a chunk at a time)."""
+    count = iter(range(1_000_000))
+
+    def make(data: bytes) -> object:
+        if request.param == "stream":
+            return io.BytesIO(data)
+        path = tmp_path / f"c{next(count)}.pcap"
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
 def columns(batches: Sequence[FrameBatch]) -> dict[str, np.ndarray]:
     names = ("number", "time_ns", "caplen", "origlen", "linktype", "interface", "source")
     return {n: np.concatenate([getattr(b, n) for b in batches] or [np.zeros(0)]) for n in names}
@@ -352,22 +369,58 @@ def test_lying_length_past_end_of_file_is_named(tmp_path: Path) -> None:
     assert "past the end of the file" in cap.warnings[0]
 
 
-def test_batches_continue_across_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_continue_across_chunks(
+    monkeypatch: pytest.MonkeyPatch, source_of: Callable[[bytes], object]
+) -> None:
     monkeypatch.setattr(capture_mod, "CHUNK_SIZE", 64)  # records straddle every chunk
     frames = [(T0 + i, frame(i, i * 37)) for i in range(40)]
-    cap, batches = read_all(io.BytesIO(pcap_file(frames)), max_frames=3)
+    cap, batches = read_all(source_of(pcap_file(frames)), max_frames=3)
     assert all(len(b) <= 3 for b in batches)
     assert columns(batches)["number"].tolist() == list(range(1, 41))
     assert frames_of(batches) == [f for _, f in frames]
     assert cap.truncated is None and cap.frames == 40
 
 
-def test_a_batch_buffer_is_its_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_buffer_is_its_chunk(
+    monkeypatch: pytest.MonkeyPatch, source_of: Callable[[bytes], object]
+) -> None:
     monkeypatch.setattr(capture_mod, "CHUNK_SIZE", 4096)
     frames = [(T0 + i, frame(i, 150)) for i in range(500)]
-    _, batches = read_all(io.BytesIO(pcap_file(frames)))
+    _, batches = read_all(source_of(pcap_file(frames)))
     assert len(batches) > 10
-    assert max(len(b.buf) for b in batches) <= 4096 + 16 + 200
+    # a mapped chunk starts at the page boundary before its first record
+    page = mmap.ALLOCATIONGRANULARITY if isinstance(batches[0].buf, mmap.mmap) else 0
+    assert max(len(b.buf) for b in batches) <= 4096 + 16 + 200 + page
+    assert frames_of(batches) == [f for _, f in frames]
+
+
+def test_a_file_opened_by_path_is_mapped_and_a_stream_is_read(tmp_path: Path) -> None:
+    data = pcap_file(PCAP_FRAMES)
+    path = tmp_path / "a.pcap"
+    path.write_bytes(data)
+    _, mapped = read_all(path)
+    with path.open("rb") as f:
+        _, read = read_all(f)
+    assert all(isinstance(b.buf, mmap.mmap) for b in mapped)
+    assert all(isinstance(b.buf, bytes) for b in read)
+    assert frames_of(mapped) == frames_of(read) == [f for _, f in PCAP_FRAMES]
+    assert isinstance(mapped[0].frame(0), bytes)  # a slice of a mapped chunk is bytes
+
+
+def test_a_file_that_cannot_be_mapped_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def refuse(*_: object, **__: object) -> None:
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(capture_mod, "CHUNK_SIZE", 64)
+    monkeypatch.setattr(capture_mod.mmap, "mmap", refuse)
+    frames = [(T0 + i, frame(i, i * 37)) for i in range(40)]
+    path = tmp_path / "a.pcap"
+    path.write_bytes(pcap_file(frames))
+    cap, batches = read_all(path, max_frames=3)
+    assert frames_of(batches) == [f for _, f in frames]
+    assert cap.truncated is None and not cap.warnings
 
 
 @pytest.mark.parametrize(
@@ -395,6 +448,25 @@ def test_missing_file_and_directory_raise(tmp_path: Path) -> None:
     with pytest.raises(CaptureError):
         open_capture(tmp_path)
 
+
+
+@pytest.mark.parametrize("chunk", [64, 100, 4096])
+def test_pcapng_blocks_straddling_chunks(
+    monkeypatch: pytest.MonkeyPatch, source_of: Callable[[bytes], object], chunk: int
+) -> None:
+    data, expect = mixed_pcapng()
+    ref_cap, ref = read_all(io.BytesIO(data))
+    monkeypatch.setattr(capture_mod, "CHUNK_SIZE", chunk)
+    cap, batches = read_all(source_of(data), max_frames=2)
+    assert len(frames_of(batches)) == len(expect)
+    assert frames_of(batches) == frames_of(ref)
+    for name, col in columns(ref).items():
+        assert columns(batches)[name].tolist() == col.tolist(), name
+    assert cap.comments == ref_cap.comments and cap.interface_stats == ref_cap.interface_stats
+    assert cap.truncated is None
+    assert [w.split(": ", 1)[1] for w in cap.warnings] == [
+        w.split(": ", 1)[1] for w in ref_cap.warnings
+    ]
 
 # -- gzip -----------------------------------------------------------------------------------
 
@@ -609,7 +681,11 @@ def test_pcapng_corrupt_block_ends_the_stream(corrupt: object, why: str) -> None
 
 
 def _cut_everywhere(
-    data: bytes, ends: list[int], first_data: int, clean: set[int] | None = None
+    data: bytes,
+    ends: list[int],
+    first_data: int,
+    source_of: Callable[[bytes], object],
+    clean: set[int] | None = None,
 ) -> None:
     """Cut ``data`` at every offset; ``ends[i]`` is where frame i's record/block ends,
     ``clean`` every offset where a cut falls between records/blocks (default: ``ends``)."""
@@ -618,7 +694,7 @@ def _cut_everywhere(
     want = frames_of(full)
     times = columns(full)["time_ns"].tolist()
     for cut in range(first_data, len(data) + 1):
-        cap, batches = read_all(io.BytesIO(data[:cut]), max_frames=2)
+        cap, batches = read_all(source_of(data[:cut]), max_frames=2)
         n = sum(1 for e in ends if e <= cut)
         assert frames_of(batches) == want[:n], cut
         assert columns(batches)["time_ns"].tolist() == times[:n]
@@ -629,14 +705,14 @@ def _cut_everywhere(
             assert any("cut" in w for w in cap.warnings)
 
 
-def test_pcap_cut_at_every_byte() -> None:
+def test_pcap_cut_at_every_byte(source_of: Callable[[bytes], object]) -> None:
     frames = PCAP_FRAMES[:6]
     data = pcap_file(frames)
     ends = list(np.cumsum([16 + len(f) for _, f in frames]) + 24)
-    _cut_everywhere(data, ends, 24)
+    _cut_everywhere(data, ends, 24, source_of)
 
 
-def test_pcapng_cut_at_every_byte() -> None:
+def test_pcapng_cut_at_every_byte(source_of: Callable[[bytes], object]) -> None:
     data, expect = mixed_pcapng()
     # block ends of packet blocks: walk the file's blocks (both sections)
     ends, off, order = [], 0, "<"
@@ -653,7 +729,7 @@ def test_pcapng_cut_at_every_byte() -> None:
         if not first:
             first = off
     assert len(ends) == len(expect)
-    _cut_everywhere(data, ends, first, clean)
+    _cut_everywhere(data, ends, first, source_of, clean)
     for cut in range(first):  # inside the first section header: not a capture yet
         with pytest.raises(CaptureError):
             open_capture(io.BytesIO(data[:cut]))
