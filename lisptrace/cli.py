@@ -13,11 +13,15 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lisptrace import __version__
+
+if TYPE_CHECKING:
+    from lisptrace.ingest.decode import DecodeSummary
+    from lisptrace.ingest.reading import Reading
 
 # Each command imports its machinery when it runs (``lisptrace decode`` does not load dpkt,
 # rich, asyncio or the stack): see test_cli.py::test_commands_import_lazily.
@@ -122,31 +126,22 @@ def decode(
     quiet: bool,
 ) -> None:
     """Decode CAPTURE... (merged by time) into Arrow tables in OUTPUT."""
-    _pyarrow_without_pandas()
-    from lisptrace.ingest.capture import CaptureError
-    from lisptrace.ingest.decode import decode as run_decode
-    from lisptrace.ingest.keys import KeyFileError, load_keys
-
     for c in captures:
         if not c.is_file():
             raise click.UsageError(f"{c}: no such file")
-    wanted = _table_list(tables)
-    ring = None
-    if keys is not None:
-        try:
-            ring = load_keys(keys)
-        except KeyFileError as exc:
-            raise click.UsageError(str(exc)) from None
-    show_bar = not quiet and sys.stderr.isatty()
+    # The reading starts first (numpy and the capture reader only): its thread reads the
+    # first batches while pyarrow and the codecs are imported below.
+    from lisptrace.ingest.capture import CaptureError
+    from lisptrace.ingest.reading import Reading
+
     try:
-        if show_bar:
-            summary_ = _with_progress(run_decode, captures, out, fmt, wanted, ring, overwrite)
-        else:
-            summary_ = run_decode(list(captures), out, fmt, wanted, ring, overwrite=overwrite)
+        reading = Reading(captures)
     except CaptureError as exc:
         raise click.UsageError(str(exc)) from None
-    except FileExistsError as exc:
-        raise click.UsageError(f"{exc} (use --overwrite)") from None
+    try:
+        summary_ = _decode_reading(reading, out, fmt, tables, keys, overwrite, quiet)
+    finally:
+        reading.close()
     for w in summary_.warnings:
         click.echo(f"lisptrace: warning: {w}", err=True)
     if not quiet:
@@ -154,6 +149,36 @@ def decode(
     _DONE.append("decode")
     if summary_.truncated:
         sys.exit(EXIT_TRUNCATED)
+
+
+def _decode_reading(
+    reading: Reading,
+    out: Path,
+    fmt: str,
+    tables: str | None,
+    keys: Path | None,
+    overwrite: bool,
+    quiet: bool,
+) -> DecodeSummary:
+    """The rest of ``decode`` once the reading has started: options, then the decode."""
+    wanted = _table_list(tables)
+    from lisptrace.ingest.keys import KeyFileError, load_keys
+
+    ring = None
+    if keys is not None:
+        try:
+            ring = load_keys(keys)
+        except KeyFileError as exc:
+            raise click.UsageError(str(exc)) from None
+    _pyarrow_without_pandas()
+    from lisptrace.ingest.decode import decode as run_decode
+
+    try:
+        if not quiet and sys.stderr.isatty():
+            return _with_progress(run_decode, reading, out, fmt, wanted, ring, overwrite)
+        return run_decode(reading, out, fmt, wanted, ring, overwrite=overwrite)
+    except FileExistsError as exc:
+        raise click.UsageError(f"{exc} (use --overwrite)") from None
 
 
 def _pyarrow_without_pandas() -> None:
@@ -179,7 +204,7 @@ def _pyarrow_without_pandas() -> None:
 
 def _with_progress(
     run: Callable[..., Any],
-    captures: tuple[Path, ...],
+    reading: Reading,
     out: Path,
     fmt: str,
     wanted: list[str] | None,
@@ -203,7 +228,7 @@ def _with_progress(
         def progress(frames: int) -> None:
             bar.update(task, frames=frames)
 
-        return run(list(captures), out, fmt, wanted, ring, progress=progress, overwrite=overwrite)
+        return run(reading, out, fmt, wanted, ring, progress=progress, overwrite=overwrite)
 
 
 @app.command()

@@ -64,7 +64,7 @@ __all__ = [
     "open_capture",
 ]
 
-CHUNK_SIZE: Final = 16 << 20  # bytes read at a time (the unit of memory and of most batches)
+CHUNK_SIZE: Final = 32 << 20  # bytes read or mapped at a time (the unit of memory and of batches)
 MAX_CAPLEN: Final = 262_144  # larger captured lengths are lying lengths (tcpdump's snaplen max)
 MAX_BLOCK: Final = 16 << 20  # larger pcapng blocks are lying lengths (Wireshark's limit)
 MAX_OPTION_BYTES: Final = 1 << 20  # options parsed per block at most (comments, IDB fields)

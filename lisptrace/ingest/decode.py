@@ -33,7 +33,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +57,6 @@ from dissectors.lisp.map_request import MapRequest
 from dissectors.lisp.message import ControlMessage, UnknownControl, parse_control, read_control
 from dissectors.lisp.records import Action, EidRecord, ReferralAction
 from lisptrace.ingest.anomalies import LISP_TCP_NOT_WHOLE
-from lisptrace.ingest.capture import merge_captures, open_capture
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.keys import KeyRing
 from lisptrace.ingest.layers import (
@@ -69,6 +68,7 @@ from lisptrace.ingest.layers import (
     _gather,
     decode_layers,
 )
+from lisptrace.ingest.reading import BATCH_FRAMES, Reading
 from lisptrace.ingest.reassembly import Reassembler
 from lisptrace.kernels import load
 from lisptrace.tables import (
@@ -88,7 +88,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DecodeSummary", "Progress", "decode", "decode_batch"]
 
-BATCH_FRAMES = 65_536
 CACHE_ENTRIES = 4096  # distinct control payloads remembered (then the cache starts over)
 LAYER_NAMES = {
     Kind.OTHER: "",
@@ -1646,7 +1645,7 @@ def decode_batch(
 
 
 def decode(
-    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | Reading,
     out: str | os.PathLike[str],
     fmt: str = "parquet",
     tables: Sequence[str] | None = None,
@@ -1659,48 +1658,65 @@ def decode(
 ) -> DecodeSummary:
     """Decode captures (merged by time) into ``out`` (one file per table + manifest.json).
 
+    ``paths`` may also be a :class:`~lisptrace.ingest.reading.Reading` already started (its
+    ports and batch size then apply); it is closed when the decode ends.
+
     Raises :class:`~lisptrace.ingest.capture.CaptureError` for an input that is not a capture
     (nothing is written then); a capture cut mid-record is decoded up to the cut and reported
     in ``DecodeSummary.truncated``/``warnings`` (and the manifest).
     """
     t0 = time.perf_counter()
-    if isinstance(paths, str | os.PathLike):
-        paths = [paths]
-    paths = [os.fspath(p) for p in paths]
     if tables is not None:
         for t in tables:
             schema(t)
-    decoder = BatchDecoder(keys, ports, tables)
-    reassembler = Reassembler()
-    merged = _Inputs(paths, batch_frames)
+    if isinstance(paths, Reading):
+        reading = paths
+    else:
+        one = isinstance(paths, str | os.PathLike)
+        reading = Reading([paths] if one else paths, batch_frames, ports)  # type: ignore[list-item]
+    try:
+        summary = _decode(reading, out, fmt, tables, keys, progress, overwrite)
+    finally:
+        reading.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _decode(
+    reading: Reading,
+    out: str | os.PathLike[str],
+    fmt: str,
+    tables: Sequence[str] | None,
+    keys: KeyRing | None,
+    progress: Progress | None,
+    overwrite: bool,
+) -> DecodeSummary:
+    decoder = BatchDecoder(keys, reading.ports, tables)
     frames = 0
     with DecodedWriter(
         out,
         fmt=fmt,  # type: ignore[arg-type]
         tables=[t for t in (tables or TABLES) if t != "packets"],
-        sources=paths,
+        sources=[c.path for c in reading.captures],
         overwrite=overwrite,
     ) as writer:
         sink = _Sink(writer)
-        reader = _ReadAhead(merged)
         try:
-            for batch in reader:
-                sink.put(decoder.decode(batch, reassembler))
+            for batch, lay in reading:
+                sink.put(decoder.tables_of(batch, lay))
                 frames += len(batch)
                 if progress is not None:
                     progress(frames)
         finally:
-            reader.close()
+            reading.close()
             decoder.close()
             sink.finish()
-        leftover = reassembler.flush()
-        warnings = list(merged.warnings)
-        for ev in leftover:
+        warnings = reading.warnings
+        for ev in reading.reassembler.flush():
             warnings.append(f"{ev.anomaly()} (frames {', '.join(map(str, ev.frames))})")
-        truncated = _truncated(merged)
         manifest = writer.close(
             auth_checked=keys is not None,
-            extra={"warnings": warnings, "truncated": truncated},
+            extra={"warnings": warnings, "truncated": reading.truncated},
         )
     return DecodeSummary(
         out=Path(out),
@@ -1710,80 +1726,8 @@ def decode(
         errors=manifest["errors"],
         time_span_ns=tuple(manifest["time_span_ns"]) if manifest["time_span_ns"] else None,
         warnings=warnings,
-        truncated=truncated,
-        seconds=time.perf_counter() - t0,
+        truncated=reading.truncated,
     )
-
-
-def _truncated(merged: Any) -> bool:
-    return any(c.truncated is not None for c in merged.captures)
-
-
-class _Inputs:
-    """The merged stream; one capture is read directly (no merge step: same numbering)."""
-
-    def __init__(self, paths: list[str], max_frames: int) -> None:
-        self.max_frames = max_frames
-        if len(paths) == 1:
-            self.captures = [open_capture(paths[0])]
-            self._it: Iterator[FrameBatch] = self.captures[0].batches(max_frames)
-        else:
-            merged = merge_captures(paths, max_frames=max_frames)
-            self.captures = merged.captures
-            self._it = merged
-
-    def __iter__(self) -> Iterator[FrameBatch]:
-        return self._it
-
-    @property
-    def warnings(self) -> list[str]:
-        return [w for c in self.captures for w in c.warnings]
-
-
-class _ReadAhead:
-    """Reads the next batches on a thread while the caller decodes (file reads and the record
-    hop release the GIL); at most ``depth`` batches wait. Errors surface in the caller, where
-    the batches they followed have been taken."""
-
-    def __init__(self, batches: Iterable[FrameBatch], depth: int = 2) -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(batches,), name="lisptrace-reader", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, batches: Iterable[FrameBatch]) -> None:
-        try:
-            for batch in batches:
-                if not self._put(("batch", batch)):
-                    return
-        except BaseException as exc:  # re-raised in the caller
-            self._put(("error", exc))
-            return
-        self._put(("end", None))
-
-    def _put(self, item: tuple[str, Any]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[FrameBatch]:
-        while True:
-            what, value = self._queue.get()
-            if what == "end":
-                return
-            if what == "error":
-                raise value
-            yield value
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 class _Sink:

@@ -586,26 +586,6 @@ def test_shape_cache_gives_the_rows_of_decoding_each_payload(tmp_path: Path) -> 
     assert len(set(c.column("nonce").drop_null().to_pylist())) > 900
 
 
-def test_read_ahead_keeps_order_raises_after_the_batches_and_stops_early() -> None:
-    from lisptrace.ingest.decode import _ReadAhead
-
-    def batches():
-        yield from range(5)
-        raise ValueError("cut")
-
-    got = []
-    reader = _ReadAhead(batches(), depth=1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="cut"):
-        for b in reader:
-            got.append(b)
-    reader.close()
-    assert got == [0, 1, 2, 3, 4]
-    endless = _ReadAhead(iter(int, 1), depth=1)  # type: ignore[arg-type]
-    assert next(iter(endless)) == 0
-    endless.close()  # the producer, blocked on a full queue, stops
-    assert not endless._thread.is_alive()
-
-
 def test_vlan_ids_outermost_first(tmp_path: Path) -> None:
     ip = ipv4("203.0.113.1", "198.51.100.1", 17, udp(1000, 53, b"q"))
     cases = [
