@@ -11,6 +11,29 @@
 #include <Python.h>
 #include <stdint.h>
 
+/* The hop is one dependent load per record (the next offset needs this caplen): at memory
+ * latency, ~150 ns a record when the records are not in cache. The records lie one after the
+ * other, so the hop asks for the bytes PREFETCH_AHEAD beyond the record it is at, a cache line
+ * at a time: by the time it gets there they are in cache (the reading of 1M records of ~700
+ * bytes: 0.20 -> 0.12 s; 1-2 KB ahead did best, 8-16 KB less well). */
+#define PREFETCH_AHEAD 2048
+#define LINE 64
+#define MAX_SPAN 16384 /* of one record: the tail of a huge (or lying) one is not needed yet */
+
+static void prefetch_ahead(const unsigned char *b, Py_ssize_t len, Py_ssize_t from,
+                           Py_ssize_t to) {
+    if (to > from + MAX_SPAN)
+        to = from + MAX_SPAN;
+    if (to > len)
+        to = len;
+#if defined(__GNUC__) || defined(__clang__)
+    for (Py_ssize_t at = from - from % LINE; at < to; at += LINE)
+        __builtin_prefetch(b + at);
+#else
+    (void)b, (void)from, (void)to;
+#endif
+}
+
 static uint32_t u32_at(const unsigned char *p, int big_endian) {
     if (big_endian)
         return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -61,7 +84,9 @@ static PyObject *pcap_hop(PyObject *Py_UNUSED(self), PyObject *args) {
         h[4 * n + 2] = caplen;
         h[4 * n + 3] = off + 16 <= len ? u32_at(r + 12, big_endian) : 0;
         offs[n++] = off;
-        off += rec_len + (Py_ssize_t)caplen;
+        Py_ssize_t next = off + rec_len + (Py_ssize_t)caplen;
+        prefetch_ahead(b, len, off + PREFETCH_AHEAD, next + PREFETCH_AHEAD);
+        off = next;
     }
     Py_END_ALLOW_THREADS
     result = Py_BuildValue("nn", n, off);
@@ -103,6 +128,7 @@ static PyObject *pcapng_hop(PyObject *Py_UNUSED(self), PyObject *args) {
         if (type != block_type || blen < 32 || off + (Py_ssize_t)blen > len)
             break;
         offs[n++] = off;
+        prefetch_ahead(b, len, off + PREFETCH_AHEAD, off + blen + PREFETCH_AHEAD);
         off += blen;
     }
     Py_END_ALLOW_THREADS
