@@ -93,3 +93,27 @@ def test_many_random_addresses() -> None:
 def test_bad_buffers_raise() -> None:
     with pytest.raises(ValueError):
         _addrtext.render(bytes(15), bytes(1))
+
+
+def test_repeated_addresses_through_the_cache() -> None:
+    """Rows repeat a pool of addresses larger than the renderer's cache (entries evict one
+    another); a mapped address comes both as IPv4 text and as IPv6 text (same bytes, another
+    form), and as null."""
+    rng = np.random.default_rng(11)
+    pool = rng.integers(0, 256, (3000, 16), dtype=np.uint8)
+    pool[::2, :10], pool[::2, 10:12] = 0, 0xFF
+    rows = rng.integers(0, len(pool), 50_000)
+    raw = np.ascontiguousarray(pool[rows])
+    ipv6 = rng.integers(0, 2, len(rows)) > 0
+    present = rng.integers(0, 10, len(rows)) > 0
+    got, numpy_ = _both(raw, present, ipv6)
+    assert got == numpy_
+    want = [
+        None
+        if not p
+        else socket.inet_ntop(socket.AF_INET, r[12:].tobytes())
+        if not v and r[:12].tobytes() == bytes(10) + b"\xff\xff"
+        else socket.inet_ntop(socket.AF_INET6, r.tobytes())
+        for r, p, v in zip(raw, present, ipv6, strict=True)
+    ]
+    assert got == want
