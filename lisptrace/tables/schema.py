@@ -968,9 +968,10 @@ column); for other non-IP forms (MAC, names, other LCAFs) it is null.
 
 `lisptrace.tables.DecodedWriter(OUT, fmt="parquet"|"arrow", tables=..., sources=[...])` takes
 record batches one at a time (`w.write("packets", batch)`, any table, any order), buffers at
-most `row_group_rows` (65,536) rows or `row_group_bytes` (16 MiB of Arrow data, reached first
-by wide rows such as `control`'s) per table before writing them as one Parquet row group or
-IPC record batch, and writes `manifest.json` on `close()` (or at the end of a `with` block; an
+most `row_group_rows` (65,536) rows and `row_group_bytes` (16 MiB of Arrow data, reached first
+by wide rows such as `control`'s) per table and writes them as one Parquet row group or IPC
+record batch when the next batch would not fit (a larger batch alone is cut into row groups of
+`row_group_rows`), and writes `manifest.json` on `close()` (or at the end of a `with` block; an
 exception removes the partial output instead). `make_batch(table, columns)` builds a batch
 from numpy arrays / Arrow arrays / lists, filling omitted nullable columns with nulls;
 `ipv4_bin_array`, `ipv6_bin_array` and `canonical_from_bin` make the two address forms from

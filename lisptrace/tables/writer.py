@@ -1,6 +1,6 @@
 """Streaming writers: record batches in, one file per table plus ``manifest.json`` out.
 
-Memory stays bounded: batches are buffered per table only up to ``row_group_rows`` rows or
+Memory stays bounded: batches are buffered per table only up to ``row_group_rows`` rows and
 ``row_group_bytes`` of Arrow data (wide rows: control messages with their flags and lists),
 then written (one Parquet row group / one IPC record batch), so a capture of any size costs the
 same.
@@ -119,8 +119,9 @@ def _parquet_options(sch: pa.Schema, rows_per_group: int) -> dict[str, Any]:
 
 
 class _TableSink:
-    """One table's file: buffers up to ``rows_per_group`` rows or ``bytes_per_group`` of
-    Arrow data, then writes them."""
+    """One table's file: buffers at most ``rows_per_group`` rows and ``bytes_per_group`` of
+    Arrow data and writes them as one row group when the next batch would not fit (a batch
+    larger than that alone is written in row groups of ``rows_per_group`` rows)."""
 
     def __init__(
         self,
@@ -161,6 +162,11 @@ class _TableSink:
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
+        if self._pending and (
+            self._pending_rows + batch.num_rows > self.rows_per_group
+            or self._pending_bytes + batch.nbytes > self.bytes_per_group
+        ):
+            self._flush()
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
         self._pending_bytes += batch.nbytes
@@ -176,10 +182,10 @@ class _TableSink:
         table = pa.Table.from_batches(self._pending, schema=self.schema)
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if isinstance(self._writer, pq.ParquetWriter):
-            self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            self._writer.write_table(table, row_group_size=self.rows_per_group)
         else:
             assert self._writer is not None
-            for batch in table.combine_chunks().to_batches():
+            for batch in table.combine_chunks().to_batches(max_chunksize=self.rows_per_group):
                 self._writer.write_batch(batch)
 
     def close(self) -> None:

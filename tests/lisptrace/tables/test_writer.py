@@ -158,22 +158,27 @@ def test_streaming_many_small_batches_in_bounded_row_groups(tmp_path: Path) -> N
         for k in range(500):
             w.write("data", sample_batch("data", 7, start=k * 7))
             assert sum(b.num_rows for b in w._sinks["data"]._pending) < 1000  # bounded buffer
+        w.write("data", sample_batch("data", 2500, start=3500))  # alone more than a group
     pf = pq.ParquetFile(tmp_path / "data.parquet")
-    assert pf.metadata.num_rows == 3500
-    assert pf.metadata.num_row_groups == 4  # 3 x ~1000 + the rest, not 500 tiny groups
+    assert pf.metadata.num_rows == 6000
+    groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    # 142 batches of 7 fit in 1000 rows (not 500 tiny groups), then the rest; the large batch
+    # in groups of at most 1000
+    assert groups == [994, 994, 994, 518, 1000, 1000, 500]
     frames = pf.read(columns=["frame"]).column("frame").to_pylist()
-    assert frames == list(range(1, 3501))
-    assert w.manifest is not None and w.manifest["rows"]["data"] == 3500
+    assert frames == list(range(1, 6001))
+    assert w.manifest is not None and w.manifest["rows"]["data"] == 6000
 
 
 def test_row_groups_also_bounded_in_bytes(tmp_path: Path) -> None:
     """Wide rows reach ``row_group_bytes`` before ``row_group_rows``: the buffer stays bounded
-    in memory, and each row group holds about that much Arrow data."""
+    in memory, and each row group holds at most that much Arrow data (here three batches)."""
     one = sample_batch("control", 100)
-    with DecodedWriter(tmp_path, row_group_bytes=3 * one.nbytes) as w:
+    limit = int(3.5 * one.nbytes)
+    with DecodedWriter(tmp_path, row_group_bytes=limit) as w:
         for k in range(10):
             w.write("control", sample_batch("control", 100, start=k * 100))
-            assert sum(b.nbytes for b in w._sinks["control"]._pending) < 3 * one.nbytes
+            assert sum(b.nbytes for b in w._sinks["control"]._pending) <= limit
     pf = pq.ParquetFile(tmp_path / "control.parquet")
     groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
     assert groups == [300, 300, 300, 100]
