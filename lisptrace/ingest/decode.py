@@ -1,7 +1,8 @@
 """The decode stage: capture files -> the seven Arrow tables, streamed batch by batch.
 
-For every merged :class:`~lisptrace.ingest.frames.FrameBatch`: :func:`decode_layers` (one
-reassembler across the whole stream), then
+For every merged :class:`~lisptrace.ingest.frames.FrameBatch` and its layer columns (the
+reading stage, :class:`~lisptrace.ingest.reading.Reading`, computes them on its own thread with
+one reassembler across the whole stream):
 
 * ``packets``: one row per frame, always, built from the layer columns with numpy;
 * ``data``: the common case (8-byte LISP header, not encrypted, not GPE, inner IPv4 without
@@ -20,8 +21,9 @@ reassembler across the whole stream), then
 * ``mobility``/``nd_map``: through the Mobile IPv6 codecs with the checksum addresses of
   :meth:`Layers.checksum_addresses`.
 
-Nothing here holds more than one batch of rows (the writer thread takes at most two batches
-behind): memory does not grow with the capture. The rows of every table are ordered by frame.
+Nothing here holds more than one batch of rows (each writer thread takes at most two batches
+behind, the reading stage one ahead): memory does not grow with the capture. The rows of every
+table are ordered by frame.
 """
 
 from __future__ import annotations
