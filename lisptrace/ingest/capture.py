@@ -318,7 +318,7 @@ class Capture:
                 st = None
             if st is not None:
                 self._size = st.st_size
-                if self._owns and stat.S_ISREG(st.st_mode) and mmap.ALLOCATIONGRANULARITY:
+                if self._owns and stat.S_ISREG(st.st_mode):
                     self._map_fd = self._f.fileno()
         try:
             self._head = _read_full(self._f, 4)
@@ -411,16 +411,18 @@ class Capture:
         more): the new buffer, where its unread bytes start, whether the file ended, and why
         the stream broke (if it did)."""
         want = max(CHUNK_SIZE, need)
-        if self._map_fd is not None and not buf:
-            mapped, lead = self._map(want)
-            return mapped, lead, len(mapped) - lead < want, broken
+        mapped = self._map(want) if self._map_fd is not None and not buf else None
+        if mapped is not None:
+            chunk, lead = mapped
+            return chunk, lead, len(chunk) - lead < want, broken
         data, err = self._read(want)
         return (buf + data if buf else data), 0, bool(err) or len(data) < want, err or broken
 
-    def _map(self, n: int) -> tuple[Buffer, int]:
+    def _map(self, n: int) -> tuple[Buffer, int] | None:
         """Up to ``n`` bytes from the read position, mapped (``mmap`` offsets are multiples of
         the allocation granularity, so the map starts up to a page earlier: the second value
-        is where the bytes asked for start in it)."""
+        is where the bytes asked for start in it). None if the file cannot be mapped after all
+        (a special file system): it is read from the same position on."""
         assert self._map_fd is not None
         pos = self._pos
         try:
@@ -431,12 +433,9 @@ class Capture:
                 return b"", 0
             chunk = mmap.mmap(self._map_fd, stop - start, offset=start, access=mmap.ACCESS_READ)
         except (OSError, ValueError, OverflowError):
-            # not mappable after all (a special file system): read from here on
             self._map_fd = None
             self._f.seek(pos)
-            data, _err = self._read(n)
-            self._pos = pos + len(data)
-            return data, 0
+            return None
         self._pos = stop
         return chunk, pos - start
 
@@ -541,7 +540,6 @@ class Capture:
         scale = np.int64(1 if self.nanosecond else 1000)
         buf = b""
         base = 24  # absolute offset of buf[0]
-        eof = False
         broken = ""  # why the (compressed) stream broke, if it did
         need = rec
         while True:
@@ -656,7 +654,6 @@ class Capture:
     def _pcapng_parts(self, max_frames: int) -> Iterator[tuple[Buffer, list[_Part]]]:
         buf = b""
         base = self._start
-        eof = False
         broken = ""  # why the (compressed) stream broke, if it did
         need = 0
         order = self._order
