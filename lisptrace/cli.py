@@ -20,7 +20,6 @@ import click
 from lisptrace import __version__
 
 if TYPE_CHECKING:
-    from lisptrace.ingest.decode import DecodeSummary
     from lisptrace.ingest.reading import Reading
 
 # Each command imports its machinery when it runs (``lisptrace decode`` does not load dpkt,
@@ -138,10 +137,26 @@ def decode(
         reading = Reading(captures)
     except CaptureError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        summary_ = _decode_reading(reading, out, fmt, tables, keys, overwrite, quiet)
-    finally:
-        reading.close()
+    with contextlib.closing(reading):  # also when an option below is refused
+        wanted = _table_list(tables)
+        from lisptrace.ingest.keys import KeyFileError, load_keys
+
+        ring = None
+        if keys is not None:
+            try:
+                ring = load_keys(keys)
+            except KeyFileError as exc:
+                raise click.UsageError(str(exc)) from None
+        _pyarrow_without_pandas()
+        from lisptrace.ingest.decode import decode as run_decode
+
+        try:
+            if not quiet and sys.stderr.isatty():
+                summary_ = _with_progress(run_decode, reading, out, fmt, wanted, ring, overwrite)
+            else:
+                summary_ = run_decode(reading, out, fmt, wanted, ring, overwrite=overwrite)
+        except FileExistsError as exc:
+            raise click.UsageError(f"{exc} (use --overwrite)") from None
     for w in summary_.warnings:
         click.echo(f"lisptrace: warning: {w}", err=True)
     if not quiet:
@@ -149,36 +164,6 @@ def decode(
     _DONE.append("decode")
     if summary_.truncated:
         sys.exit(EXIT_TRUNCATED)
-
-
-def _decode_reading(
-    reading: Reading,
-    out: Path,
-    fmt: str,
-    tables: str | None,
-    keys: Path | None,
-    overwrite: bool,
-    quiet: bool,
-) -> DecodeSummary:
-    """The rest of ``decode`` once the reading has started: options, then the decode."""
-    wanted = _table_list(tables)
-    from lisptrace.ingest.keys import KeyFileError, load_keys
-
-    ring = None
-    if keys is not None:
-        try:
-            ring = load_keys(keys)
-        except KeyFileError as exc:
-            raise click.UsageError(str(exc)) from None
-    _pyarrow_without_pandas()
-    from lisptrace.ingest.decode import decode as run_decode
-
-    try:
-        if not quiet and sys.stderr.isatty():
-            return _with_progress(run_decode, reading, out, fmt, wanted, ring, overwrite)
-        return run_decode(reading, out, fmt, wanted, ring, overwrite=overwrite)
-    except FileExistsError as exc:
-        raise click.UsageError(f"{exc} (use --overwrite)") from None
 
 
 def _pyarrow_without_pandas() -> None:

@@ -1710,10 +1710,9 @@ def _decode(
                 if progress is not None:
                     progress(frames)
         finally:
-            reading.close()
             decoder.close()
             sink.finish()
-        warnings = reading.warnings
+        warnings = reading.warnings  # the reading thread is done: it sent the end
         for ev in reading.reassembler.flush():
             warnings.append(f"{ev.anomaly()} (frames {', '.join(map(str, ev.frames))})")
         manifest = writer.close(
