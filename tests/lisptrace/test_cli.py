@@ -240,6 +240,21 @@ def test_lab_lists_its_scenarios() -> None:
     assert "fault-no-smr" in out.stdout
 
 
+def _decode_under(probe: str, tmp_path: Path) -> str:
+    """Run ``lisptrace decode`` of the Map-Register capture in a fresh interpreter under the
+    Python ``probe`` (which calls the CLI's ``main``); its standard output, once the decode has
+    succeeded and written its output."""
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "o" / "manifest.json").is_file()
+    return out.stdout
+
+
 def test_commands_import_lazily(tmp_path: Path) -> None:
     """`lisptrace decode` starts without the other commands' machinery (start-up time), nor
     pandas (which pyarrow would import) nor the Mobile IPv6 codecs of a capture without any;
@@ -252,15 +267,7 @@ def test_commands_import_lazily(tmp_path: Path) -> None:
         "import pyarrow as pa\n"
         "assert type(pa.table({'a': [1]}).to_pandas()).__name__ == 'DataFrame'"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, "decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == ""
-    assert (tmp_path / "o" / "manifest.json").is_file()
+    assert _decode_under(probe, tmp_path).strip() == ""
 
 
 def test_decode_starts_reading_before_it_imports_pyarrow_and_the_codecs(tmp_path: Path) -> None:
@@ -277,15 +284,7 @@ def test_decode_starts_reading_before_it_imports_pyarrow_and_the_codecs(tmp_path
         "from lisptrace.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe, "decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout == "\n"  # the probe ran, and found neither
-    assert (tmp_path / "o" / "manifest.json").is_file()
+    assert _decode_under(probe, tmp_path) == "\n"  # the probe ran, and found neither
 
 
 def test_serve_roles_match_the_stack() -> None:

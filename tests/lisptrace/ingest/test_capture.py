@@ -449,7 +449,6 @@ def test_missing_file_and_directory_raise(tmp_path: Path) -> None:
         open_capture(tmp_path)
 
 
-
 @pytest.mark.parametrize("chunk", [64, 100, 4096])
 def test_pcapng_blocks_straddling_chunks(
     monkeypatch: pytest.MonkeyPatch, source_of: Callable[[bytes], object], chunk: int
@@ -467,6 +466,7 @@ def test_pcapng_blocks_straddling_chunks(
     assert [w.split(": ", 1)[1] for w in cap.warnings] == [
         w.split(": ", 1)[1] for w in ref_cap.warnings
     ]
+
 
 # -- gzip -----------------------------------------------------------------------------------
 
