@@ -4,12 +4,18 @@
 C compiler when the project was installed) or when the environment sets ``LISPTRACE_PURE=1``.
 Every kernel has a numpy twin that computes the same columns: the decode falls back to it, and
 the tests compare the two on every capture and on fuzzed frames.
+
+``block_cache()`` has numpy's large arrays allocated from ``lisptrace._blocks`` (a cache of
+freed blocks by size class) in the calling thread, for the duration of a ``with`` block;
+without that extension it changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+from collections.abc import Iterator
 from types import ModuleType
 
 
@@ -20,3 +26,18 @@ def load(name: str) -> ModuleType | None:
         return importlib.import_module(name)
     except ImportError:
         return None
+
+
+@contextlib.contextmanager
+def block_cache() -> Iterator[None]:
+    """numpy arrays created in this thread inside the block come from the block cache (numpy
+    keeps its allocator per thread: each of the decode's threads enters this itself)."""
+    blocks = load("lisptrace._blocks")
+    if blocks is None:
+        yield
+        return
+    previous = blocks.install()
+    try:
+        yield
+    finally:
+        blocks.restore(previous)

@@ -72,7 +72,7 @@ from lisptrace.ingest.layers import (
 )
 from lisptrace.ingest.reading import BATCH_FRAMES, Reading
 from lisptrace.ingest.reassembly import Reassembler
-from lisptrace.kernels import load
+from lisptrace.kernels import block_cache, load
 from lisptrace.tables import (
     DecodedWriter,
     canonical_from_bin,
@@ -1677,7 +1677,8 @@ def decode(
         one = isinstance(paths, str | os.PathLike)
         reading = Reading([paths] if one else paths, batch_frames, ports)  # type: ignore[list-item]
     try:
-        summary = _decode(reading, out, fmt, tables, keys, progress, overwrite)
+        with block_cache():
+            summary = _decode(reading, out, fmt, tables, keys, progress, overwrite)
     finally:
         reading.close()
     summary.seconds = time.perf_counter() - t0

@@ -19,6 +19,7 @@ from lisptrace.ingest.capture import Capture, merge_captures, open_capture
 from lisptrace.ingest.frames import FrameBatch
 from lisptrace.ingest.layers import Layers, Ports, decode_layers
 from lisptrace.ingest.reassembly import Reassembler
+from lisptrace.kernels import block_cache
 
 __all__ = ["BATCH_FRAMES", "ReadAhead", "Reading"]
 
@@ -29,7 +30,8 @@ T = TypeVar("T")
 
 class ReadAhead(Generic[T]):
     """Iterates ``items`` on a thread while the caller works on the ones before; at most
-    ``depth`` items wait. An error surfaces in the caller, after the items before it."""
+    ``depth`` items wait. An error surfaces in the caller, after the items before it. The
+    thread's numpy arrays come from the block cache (:func:`lisptrace.kernels.block_cache`)."""
 
     def __init__(self, items: Iterable[T], depth: int = 2) -> None:
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(depth)
@@ -41,9 +43,10 @@ class ReadAhead(Generic[T]):
 
     def _run(self, items: Iterable[T]) -> None:
         try:
-            for item in items:
-                if not self._put(("item", item)):
-                    return
+            with block_cache():
+                for item in items:
+                    if not self._put(("item", item)):
+                        return
         except BaseException as exc:  # re-raised in the caller
             self._put(("error", exc))
             return

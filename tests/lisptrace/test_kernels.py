@@ -9,7 +9,12 @@ import pytest
 
 from lisptrace.kernels import load
 
-KERNELS = ("lisptrace.ingest._hop", "lisptrace.ingest._fastpath", "lisptrace.tables._addrtext")
+KERNELS = (
+    "lisptrace.ingest._hop",
+    "lisptrace.ingest._fastpath",
+    "lisptrace.tables._addrtext",
+    "lisptrace._blocks",
+)
 
 
 @pytest.mark.parametrize("name", KERNELS)
