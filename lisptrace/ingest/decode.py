@@ -1708,6 +1708,9 @@ def _decode(
             for batch, lay in reading:
                 sink.put(decoder.tables_of(batch, lay))
                 frames += len(batch)
+                # the batch's chunk is unmapped before the next is asked for: at most three
+                # (this one's successor waiting, the one after being read)
+                del batch, lay
                 if progress is not None:
                     progress(frames)
         finally:

@@ -47,6 +47,7 @@ class ReadAhead(Generic[T]):
                 for item in items:
                     if not self._put(("item", item)):
                         return
+                    del item  # handed over: not held while the next is made
         except BaseException as exc:  # re-raised in the caller
             self._put(("error", exc))
             return
@@ -69,6 +70,7 @@ class ReadAhead(Generic[T]):
             if what == "error":
                 raise value
             yield value
+            del value  # not held while waiting for the next (its chunk may be unmapped)
 
     def close(self) -> None:
         """Stop the thread (it may be blocked on a full queue) and wait for it."""

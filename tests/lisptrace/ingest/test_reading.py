@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,35 @@ def test_read_ahead_keeps_order_raises_after_the_items_and_stops_early() -> None
     assert next(iter(endless)) == 0
     endless.close()  # the producer, blocked on a full queue, stops
     assert not endless._thread.is_alive()
+
+
+def test_read_ahead_holds_no_item_it_handed_over_while_the_caller_waits() -> None:
+    """A batch pins its mapped chunk: once the caller drops it and asks for the next, neither
+    side may hold it (else a fourth chunk is mapped while the next ones are read)."""
+
+    class Item:
+        pass
+
+    resume = threading.Event()
+
+    def items():
+        yield Item()
+        resume.wait()  # the caller waits for the second item meanwhile
+        yield Item()
+
+    reader = ReadAhead(items(), depth=1)
+    batches = iter(reader)
+    first = weakref.ref(next(batches))
+    waiting = threading.Thread(target=next, args=(batches,))
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while first() is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    alive = first() is not None
+    resume.set()
+    waiting.join()
+    reader.close()
+    assert not alive
 
 
 def _captures(tmp_path: Path) -> list[Path]:
