@@ -47,10 +47,13 @@ static int class_of(size_t n, size_t *bytes) {
     return index < 0 ? 0 : (index >= CLASSES ? CLASSES - 1 : index);
 }
 
-static Block *take(size_t total) {
+/* A block of at least `total` bytes: a cached one of its class (`*reused` set: its bytes are
+ * what its last array left) or a fresh mapping (zero). */
+static Block *take(size_t total, int *reused) {
     size_t bytes;
     int k = class_of(total, &bytes);
     Block *b = NULL;
+    *reused = 0;
     if (total <= HUGE) {
         pthread_mutex_lock(&lock);
         for (Block **p = &free_list[k]; *p != NULL; p = &(*p)->next) {
@@ -64,6 +67,7 @@ static Block *take(size_t total) {
         }
         pthread_mutex_unlock(&lock);
         if (b != NULL) {
+            *reused = 1;
             return b;
         }
     }
@@ -101,6 +105,14 @@ static void give_back(Block *b) {
 static void *data_of(Block *b) { return b == NULL ? NULL : (char *)b + HEADER; }
 static Block *block_of(void *p) { return (Block *)((char *)p - HEADER); }
 
+/* The data of a small block from malloc or calloc (marked: not the cache's). */
+static void *small(Block *b) {
+    if (b != NULL) {
+        b->cap = 0;
+    }
+    return data_of(b);
+}
+
 static void *block_malloc(void *ctx, size_t size) {
     (void)ctx;
     size_t total = size + HEADER;
@@ -108,13 +120,10 @@ static void *block_malloc(void *ctx, size_t size) {
         return NULL;
     }
     if (total < LARGE) {
-        Block *b = malloc(total);
-        if (b != NULL) {
-            b->cap = 0;
-        }
-        return data_of(b);
+        return small(malloc(total));
     }
-    return data_of(take(total));
+    int reused;
+    return data_of(take(total, &reused));
 }
 
 static void *block_calloc(void *ctx, size_t nelem, size_t elsize) {
@@ -125,17 +134,13 @@ static void *block_calloc(void *ctx, size_t nelem, size_t elsize) {
     }
     size_t total = size + HEADER;
     if (total < LARGE) {
-        Block *b = calloc(1, total);
-        if (b != NULL) {
-            b->cap = 0;
-        }
-        return data_of(b);
+        return small(calloc(1, total));
     }
-    Block *b = take(total);
-    if (b == NULL) {
-        return NULL;
+    int reused;
+    Block *b = take(total, &reused);
+    if (b != NULL && reused) {
+        memset(data_of(b), 0, size); /* a fresh mapping is zero already */
     }
-    memset(data_of(b), 0, size); /* a fresh mapping is zero already; a reused block is not */
     return data_of(b);
 }
 

@@ -69,6 +69,10 @@ def test_zeros_are_zero_in_a_reused_block(blocks: ModuleType) -> None:
         clean = np.zeros(size, np.uint8)
         assert blocks.stats()["hits"] == hits + 1
         assert not clean.any()
+    maps = blocks.stats()["maps"]
+    fresh = np.zeros((48 << 20) + 12_345, np.uint8)  # a class no array used yet: a new mapping
+    assert blocks.stats()["maps"] == maps + 1
+    assert not fresh.any()
 
 
 @pytest.mark.parametrize(
