@@ -461,6 +461,16 @@ class Capture:
             return b"".join(parts), f"compressed data broken ({type(exc).__name__}: {exc})"
         return b"".join(parts), None
 
+    def _carry(self, buf: Buffer, off: int, need: int) -> tuple[Buffer, int]:
+        """What the next chunk continues from, when ``buf`` was read up to ``off`` (an
+        unfinished record or block from there on, ``need`` bytes of it to have whole): nothing
+        if the file steps back to it (the next chunk starts there: no copy of the chunk), else
+        the unread tail, with the bytes still needed after it."""
+        tail = len(buf) - off
+        if tail and self._rewind(tail):
+            return b"", need
+        return buf[off:], max(0, need - tail)
+
     def _rewind(self, n: int) -> bool:
         """Step back ``n`` bytes in a plain file (True), so that the next chunk is read whole
         instead of being appended to the unread tail (a copy of every chunk)."""
@@ -583,11 +593,7 @@ class Capture:
                 return
             need = rec if tail < rec else rec + caplen_at(buf, off + 8)[0]
             base += off
-            if tail and self._rewind(tail):
-                buf = b""  # the next read starts at the unfinished record: no copy of the chunk
-            else:
-                need = max(0, need - tail)
-                buf = buf[off:]
+            buf, need = self._carry(buf, off, need)
 
     def _pcap_part(
         self, buf: Buffer, o: I64, heads: npt.NDArray[np.int64] | None, scale: np.int64, lt: int
@@ -777,11 +783,7 @@ class Capture:
                     self._cut(base + off, f"capture cut: {broken}")
                 return
             base += off
-            if tail and self._rewind(tail):
-                buf = b""  # the next read starts at the unfinished block: no copy of the chunk
-            else:
-                need = max(0, need - tail)
-                buf = buf[off:]
+            buf, need = self._carry(buf, off, need)
 
     def _flush(
         self,
