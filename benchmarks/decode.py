@@ -1,7 +1,7 @@
 """Decode throughput and memory: lisptrace vs tshark vs a dpkt loop vs a numpy record walk.
 
     python -m benchmarks.decode [--packets 1000000] [--tshark-packets 100000] [--runs 3]
-                                [--keep DIR] [--skip pure,tshark,dpkt,numpy]
+                                [--keep DIR] [--skip pure,tshark,dpkt,numpy] [--scale 4]
 
 Generates a capture (benchmarks/generate.py: ~95% data plane, ~5% control, IPv4 and IPv6
 outer headers), then runs each contender in its own subprocess, measured in the same run:
@@ -15,7 +15,10 @@ outer headers), then runs each contender in its own subprocess, measured in the 
   is slow; its rate does not depend on the capture's length), ``0`` = all;
 * a dpkt per-packet loop extracting the same fields into Python lists;
 * a numpy record-header walk (hop over the record headers, gather time/length with numpy):
-  the floor of any pcap reader in Python.
+  the floor of any pcap reader in Python;
+* with ``--scale K``, ``lisptrace decode`` of a capture K times as long (generated alike):
+  memory must not grow with the capture, so its peak RSS is printed beside the first's, as a
+  ratio of the largest and of the median peaks.
 
 Each contender runs ``--runs`` times, round robin; its fastest run counts (the usual answer
 to a shared, noisy host: noise only ever adds time) and its largest peak RSS. Prints
@@ -28,6 +31,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -162,6 +166,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="directory for the capture and output (kept)")
     ap.add_argument("--skip", default="", help="comma-separated: pure,tshark,dpkt,numpy")
     ap.add_argument("--runs", type=int, default=3, help="runs of each contender (the fastest)")
+    ap.add_argument("--scale", type=int, default=0, help="also decode K times the packets")
     ap.add_argument(
         "--repeat-control",
         action="store_true",
@@ -172,19 +177,10 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="lisptrace-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     n = args.packets
-    cap = work / f"bench-{args.packets}{'-repeat' if args.repeat_control else ''}.pcap"
-    if not cap.exists():
-        # in a subprocess: a child forked from a big parent would inherit its peak RSS
-        # (ru_maxrss survives exec), and every measurement below is a child of this process
-        t0 = time.perf_counter()
-        gen = [sys.executable, "-m", "benchmarks.generate", str(cap), "--packets", str(n)]
-        gen += ["--repeat-control"] if args.repeat_control else []
-        subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
-        size = cap.stat().st_size
-        print(f"generated {cap} ({size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
+    cap = _capture(work, n, args.repeat_control)
     for k, v in _versions().items():
         print(f"{k}: {v}")
-    results: dict[str, tuple[int, float, int]] = {}  # name -> (packets, seconds, rss)
+    runs: dict[str, list[tuple[float, int]]] = {}  # name -> (seconds, peak RSS) of each run
 
     def prefix(count: int) -> Path:
         if count <= 0 or count >= n:
@@ -204,6 +200,10 @@ def main() -> None:
     contenders: dict[str, tuple[int, list[str], dict[str, str]]] = {
         "lisptrace decode -> Parquet": (n, ours, {}),
     }
+    scaled = f"  the same, {args.scale}x the frames"
+    if args.scale > 1:
+        longer = [*decode, str(_capture(work, n * args.scale, args.repeat_control))]
+        contenders[scaled] = (n * args.scale, [*longer, "-o", str(out), "--overwrite", "-q"], {})
     if "pure" not in skip:  # the same decode on the numpy twins of the compiled kernels
         contenders["  the same, numpy only"] = (n, ours, {"LISPTRACE_PURE": "1"})
     if "tshark" not in skip and shutil.which("tshark"):
@@ -227,25 +227,54 @@ def main() -> None:
     # round robin, so that a slow spell of a shared host hits every contender alike; each
     # keeps its fastest run and its largest peak RSS
     for _ in range(max(1, args.runs)):
-        for name, (count, cmd, env) in contenders.items():
+        for name, (_count, cmd, env) in contenders.items():
             s, rss, _ = _run(cmd, **env)
-            best = results.get(name, (count, float("inf"), 0))
-            results[name] = (count, min(best[1], s), max(best[2], rss))
+            runs.setdefault(name, []).append((s, rss))
     print(f"runs: {max(1, args.runs)} of each, round robin (the fastest; the largest RSS)")
 
-    ours = results["lisptrace decode -> Parquet"]
-    ours_rate = ours[0] / ours[1]
+    def best(name: str) -> tuple[float, int]:
+        return min(s for s, _ in runs[name]), max(r for _, r in runs[name])
+
+    ours_rate = n / best("lisptrace decode -> Parquet")[0]
     print()
     print(f"{'contender':32} {'packets':>9} {'seconds':>8} {'packets/s':>11} {'ours is':>9} "
           f"{'peak RSS':>9}")  # fmt: skip
-    for name, (count, sec, rss) in results.items():
+    for name, (count, _cmd, _env) in contenders.items():
+        sec, rss = best(name)
         rate = count / sec
         print(
             f"{name:32} {count:>9} {sec:>8.2f} {rate:>11,.0f} {ours_rate / rate:>8.2f}x "
             f"{rss / 2**20:>7.0f} MB"
         )
+    if scaled in runs:
+        peaks = [sorted(r for _, r in runs[k]) for k in ("lisptrace decode -> Parquet", scaled)]
+        largest = peaks[1][-1] / peaks[0][-1] - 1
+        median = statistics.median(peaks[1]) / statistics.median(peaks[0]) - 1
+        print(
+            f"\npeak RSS, {args.scale}x the frames against {n:,}: {largest:+.1%} (largest), "
+            f"{median:+.1%} (median); each run's: {_mb(peaks[0])} and {_mb(peaks[1])}"
+        )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _mb(sizes: list[int]) -> str:
+    return "/".join(f"{r / 2**20:.0f}" for r in sizes) + " MB"
+
+
+def _capture(work: Path, packets: int, repeat_control: bool) -> Path:
+    """The benchmark's capture of ``packets`` frames in ``work`` (generated unless there)."""
+    cap = work / f"bench-{packets}{'-repeat' if repeat_control else ''}.pcap"
+    if not cap.exists():
+        # in a subprocess: a child forked from a big parent would inherit its peak RSS
+        # (ru_maxrss survives exec), and every measurement below is a child of this process
+        t0 = time.perf_counter()
+        gen = [sys.executable, "-m", "benchmarks.generate", str(cap), "--packets", str(packets)]
+        gen += ["--repeat-control"] if repeat_control else []
+        subprocess.run(gen, check=True, stdout=subprocess.DEVNULL)
+        size = cap.stat().st_size
+        print(f"generated {cap} ({size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f} s")
+    return cap
 
 
 def _head(src: Path, dst: Path, count: int) -> None:

@@ -1738,12 +1738,15 @@ def _decode(
 class _Sink:
     """Writes the record batches on writer threads, one per group of tables (Parquet encoding
     releases the GIL, so the files are written side by side, also when the decode has ended
-    and only the writers' backlog is left), with short queues so that memory stays bounded;
-    their errors surface in the caller."""
+    and only the writers' backlog is left). A lane holds one batch waiting besides the one
+    being written, so that memory stays bounded and does not drift with the capture's length
+    (two waiting let more batches be alive at once, the more often the longer the decode:
+    peak RSS 4M/1M frames +10 %, +2 % with one, at the same speed). Their errors surface in
+    the caller."""
 
     LANES = {"packets": 0, "data": 1}  # every other table: lane 2
 
-    def __init__(self, writer: DecodedWriter, depth: int = 2) -> None:
+    def __init__(self, writer: DecodedWriter, depth: int = 1) -> None:
         self._writer = writer
         self._error: BaseException | None = None
         self._queues: list[queue.Queue[dict[str, pa.RecordBatch] | None]] = []

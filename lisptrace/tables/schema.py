@@ -970,14 +970,14 @@ column); for other non-IP forms (MAC, names, other LCAFs) it is null.
 record batches one at a time (`w.write("packets", batch)`, any table, any order), buffers at
 most `row_group_rows` (65,536) rows and `row_group_bytes` (16 MiB of Arrow data, reached first
 by wide rows such as `control`'s) per table and writes them as one Parquet row group or IPC
-record batch when the next batch would not fit (a larger batch alone is cut into row groups of
-`row_group_rows`), and writes `manifest.json` on `close()` (or at the end of a `with` block; an
-exception removes the partial output instead). `make_batch(table, columns)` builds a batch
-from numpy arrays / Arrow arrays / lists, filling omitted nullable columns with nulls;
-`ipv4_bin_array`, `ipv6_bin_array` and `canonical_from_bin` make the two address forms from
-numpy columns without a Python object per row (strings are rendered once per distinct
-address, or all at once by the compiled renderer); `nullable_array(values, valid, type)` an
-integer column with nulls where `valid` is false.
+record batch when the next batch would not fit, or one the size of the last would not (a larger
+batch alone is cut into row groups of `row_group_rows`), and writes `manifest.json` on `close()`
+(or at the end of a `with` block; an exception removes the partial output instead).
+`make_batch(table, columns)` builds a batch from numpy arrays / Arrow arrays / lists, filling
+omitted nullable columns with nulls; `ipv4_bin_array`, `ipv6_bin_array` and `canonical_from_bin`
+make the two address forms from numpy columns without a Python object per row (strings are
+rendered once per distinct address, or all at once by the compiled renderer);
+`nullable_array(values, valid, type)` an integer column with nulls where `valid` is false.
 
 ## `manifest.json`
 

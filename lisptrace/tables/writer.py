@@ -120,8 +120,9 @@ def _parquet_options(sch: pa.Schema, rows_per_group: int) -> dict[str, Any]:
 
 class _TableSink:
     """One table's file: buffers at most ``rows_per_group`` rows and ``bytes_per_group`` of
-    Arrow data and writes them as one row group when the next batch would not fit (a batch
-    larger than that alone is written in row groups of ``rows_per_group`` rows)."""
+    Arrow data and writes them as one row group when the next batch would not fit, or when
+    one of the size of the last would not (a batch larger than that alone is written in row
+    groups of ``rows_per_group`` rows)."""
 
     def __init__(
         self,
@@ -171,7 +172,12 @@ class _TableSink:
         self._pending_rows += batch.num_rows
         self._pending_bytes += batch.nbytes
         self.rows += batch.num_rows
-        if self._pending_rows >= self.rows_per_group or self._pending_bytes >= self.bytes_per_group:
+        # written now if a batch like this one would not fit beside it: holding it until the
+        # next batch proves so would keep its memory for one batch longer
+        if (
+            self._pending_rows + batch.num_rows > self.rows_per_group
+            or self._pending_bytes + batch.nbytes > self.bytes_per_group
+        ):
             self._flush()
 
     def _flush(self) -> None:

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_decode_benchmark_runs_every_contender(tmp_path: Path) -> None:
-    args = ["--packets", "3000", "--tshark-packets", "500", "--runs", "2", "--keep", str(tmp_path)]
+    args = ["--packets", "3000", "--tshark-packets", "500", "--runs", "2", "--scale", "2"]
+    args += ["--keep", str(tmp_path)]
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.decode", *args],
         cwd=ROOT,
@@ -24,6 +25,7 @@ def test_decode_benchmark_runs_every_contender(tmp_path: Path) -> None:
     rows = [line.split()[0:3] for line in out.stdout.splitlines()]
     names = {" ".join(r) for r in rows}
     assert "lisptrace decode ->" in names and "the same, numpy" in names
+    assert "the same, 2x" in names and "peak RSS, 2x the frames against 3,000:" in out.stdout
     assert "dpkt per-packet loop" in names and "numpy record-header walk" in names
     if shutil.which("tshark"):
         assert "tshark -T fields" in names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -240,15 +241,16 @@ def test_lab_lists_its_scenarios() -> None:
     assert "fault-no-smr" in out.stdout
 
 
-def _decode_under(probe: str, tmp_path: Path) -> str:
+def _decode_under(probe: str, tmp_path: Path, env: dict[str, str] | None = None) -> str:
     """Run ``lisptrace decode`` of the Map-Register capture in a fresh interpreter under the
-    Python ``probe`` (which calls the CLI's ``main``); its standard output, once the decode has
-    succeeded and written its output."""
+    Python ``probe`` (which calls the CLI's ``main``; ``env``: its environment, else this
+    process's); its standard output, once the decode has succeeded and written its output."""
     out = subprocess.run(
         [sys.executable, "-c", probe, "decode", str(REGISTER), "-o", str(tmp_path / "o"), "-q"],
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "o" / "manifest.json").is_file()
@@ -285,6 +287,28 @@ def test_decode_starts_reading_before_it_imports_pyarrow_and_the_codecs(tmp_path
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
     )
     assert _decode_under(probe, tmp_path) == "\n"  # the probe ran, and found neither
+
+
+def test_decode_takes_arrow_memory_from_jemalloc_unless_told_otherwise(tmp_path: Path) -> None:
+    """Arrow's jemalloc pool where pyarrow has one (a steadier, lower resident size than
+    mimalloc: docs/performance.md), chosen before pyarrow is loaded; the user's
+    ``ARROW_DEFAULT_MEMORY_POOL`` wins."""
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+        expected = "jemalloc"
+    except NotImplementedError:
+        expected = pa.mimalloc_memory_pool().backend_name
+    probe = (
+        "from lisptrace.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import pyarrow as pa\nprint(pa.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    assert _decode_under(probe, tmp_path, env).strip() == expected
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
+    assert _decode_under(probe, tmp_path / "s", env).strip() == "system"
 
 
 def test_serve_roles_match_the_stack() -> None:

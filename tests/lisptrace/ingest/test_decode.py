@@ -608,6 +608,31 @@ def test_vlan_ids_outermost_first(tmp_path: Path) -> None:
     assert got == [want for _, want in cases] + [None]  # a non-IP frame: no layer 3 to reach
 
 
+def test_sink_lane_holds_one_batch_waiting_besides_the_one_being_written() -> None:
+    import threading
+
+    from lisptrace.ingest.decode import _Sink
+
+    gate = threading.Event()
+
+    class Held:
+        def write(self, table: str, rb: pa.RecordBatch) -> None:
+            gate.wait()
+
+    sink = _Sink(Held())  # type: ignore[arg-type]
+    item = {"packets": pa.record_batch({"x": [1]})}
+    sink.put(item)  # taken by the lane's thread, which waits at the gate
+    sink.put(item)  # waits in the lane
+    third = threading.Thread(target=sink.put, args=(item,))
+    third.start()
+    third.join(0.3)
+    assert third.is_alive()  # the decoding thread waits instead of queueing more batches
+    gate.set()
+    third.join(10)
+    assert not third.is_alive()
+    sink.finish()
+
+
 def test_sink_writes_every_table_on_its_lane_and_surfaces_errors() -> None:
     """The writer threads: each table's batches in order on one lane, the lanes side by side;
     an error on any lane reaches the decoding thread."""

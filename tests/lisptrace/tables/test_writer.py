@@ -170,6 +170,25 @@ def test_streaming_many_small_batches_in_bounded_row_groups(tmp_path: Path) -> N
     assert w.manifest is not None and w.manifest["rows"]["data"] == 6000
 
 
+def test_a_batch_is_written_at_once_when_one_like_it_would_not_fit(tmp_path: Path) -> None:
+    """A batch of more than half a row group is not held until the next one proves that it
+    does not fit beside it (that would keep a large batch's memory one batch longer); small
+    batches still gather into one row group."""
+    with DecodedWriter(tmp_path, row_group_rows=1000) as w:
+        sink = w._sinks["data"]
+        w.write("data", sample_batch("data", 600))
+        assert not sink._pending
+        for k in range(3):
+            w.write("data", sample_batch("data", 300, start=600 + k * 300))
+            assert sink._pending_rows == (300 * (k + 1) if k < 2 else 0)  # a 4th would not fit
+        w.write("data", sample_batch("data", 100, start=1500))
+        assert sink._pending_rows == 100
+    pf = pq.ParquetFile(tmp_path / "data.parquet")
+    groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    assert groups == [600, 900, 100]
+    assert pf.read(columns=["frame"]).column("frame").to_pylist() == list(range(1, 1601))
+
+
 def test_row_groups_also_bounded_in_bytes(tmp_path: Path) -> None:
     """Wide rows reach ``row_group_bytes`` before ``row_group_rows``: the buffer stays bounded
     in memory, and each row group holds at most that much Arrow data (here three batches)."""
