@@ -9,7 +9,8 @@
  *
  * install() sets the handler for the calling thread's context (numpy keeps it in a context
  * variable: every thread that wants it calls install()) and returns the previous handler;
- * restore(previous) puts it back. stats() returns the cache's counters.
+ * restore(previous) puts it back. stats() returns the cache's counters, trim() unmaps the
+ * cached blocks.
  */
 #define PY_SSIZE_T_CLEAN
 #define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
@@ -26,6 +27,10 @@
 #define HUGE ((size_t)64 << 20)        /* and not above: mapped and unmapped as they come */
 #define CACHE_BYTES ((size_t)96 << 20) /* the most the free lists hold */
 #define CLASSES 64
+/* A batch a little larger than the ones before needs a class no block has yet: it maps one,
+ * and the blocks of the class below then wait unused in the cache. Taking those for arrays of
+ * the classes below (at most SPARE classes, ~25 %, larger than asked) keeps them in use. */
+#define SPARE 2
 
 typedef struct Block {
     size_t cap;           /* bytes mapped (with the header); 0: from malloc */
@@ -47,8 +52,9 @@ static int class_of(size_t n, size_t *bytes) {
     return index < 0 ? 0 : (index >= CLASSES ? CLASSES - 1 : index);
 }
 
-/* A block of at least `total` bytes: a cached one of its class (`*reused` set: its bytes are
- * what its last array left) or a fresh mapping (zero). */
+/* A block of at least `total` bytes: a cached one of its class or, failing that, of one of the
+ * SPARE classes above it (`*reused` set: its bytes are what its last array left), else a fresh
+ * mapping (zero). */
 static Block *take(size_t total, int *reused) {
     size_t bytes;
     int k = class_of(total, &bytes);
@@ -56,13 +62,15 @@ static Block *take(size_t total, int *reused) {
     *reused = 0;
     if (total <= HUGE) {
         pthread_mutex_lock(&lock);
-        for (Block **p = &free_list[k]; *p != NULL; p = &(*p)->next) {
-            if ((*p)->cap == bytes) {
-                b = *p;
-                *p = b->next;
-                cached -= b->cap;
-                hits++;
-                break;
+        for (int j = k; j <= k + SPARE && j < CLASSES && b == NULL; j++) {
+            for (Block **p = &free_list[j]; *p != NULL; p = &(*p)->next) {
+                if ((*p)->cap == bytes || (j > k && (*p)->cap >= total)) {
+                    b = *p;
+                    *p = b->next;
+                    cached -= b->cap;
+                    hits++;
+                    break;
+                }
             }
         }
         pthread_mutex_unlock(&lock);
@@ -214,6 +222,32 @@ static PyObject *stats(PyObject *self, PyObject *args) {
                          "unmaps", (Py_ssize_t)unmaps, "limit", (Py_ssize_t)CACHE_BYTES);
 }
 
+static PyObject *trim(PyObject *self, PyObject *args) {
+    (void)self;
+    (void)args;
+    Block *all = NULL;
+    pthread_mutex_lock(&lock);
+    for (int k = 0; k < CLASSES; k++) {
+        while (free_list[k] != NULL) {
+            Block *b = free_list[k];
+            free_list[k] = b->next;
+            b->next = all;
+            all = b;
+        }
+    }
+    size_t released = cached;
+    cached = 0;
+    pthread_mutex_unlock(&lock);
+    while (all != NULL) {
+        Block *b = all;
+        all = b->next;
+        __atomic_add_fetch(&unmaps, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&mapped, b->cap, __ATOMIC_RELAXED);
+        munmap(b, b->cap);
+    }
+    return PyLong_FromSize_t(released);
+}
+
 static void after_fork_child(void) { pthread_mutex_init(&lock, NULL); }
 
 static PyMethodDef methods[] = {
@@ -221,6 +255,7 @@ static PyMethodDef methods[] = {
      "Use the block cache for this thread's numpy arrays; returns the previous handler."},
     {"restore", restore, METH_O, "Put back a handler returned by install()."},
     {"stats", stats, METH_NOARGS, "The cache's counters (bytes cached, hits, maps, unmaps)."},
+    {"trim", trim, METH_NOARGS, "Unmap every cached block; returns the bytes released."},
     {NULL, NULL, 0, NULL},
 };
 

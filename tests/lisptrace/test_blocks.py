@@ -61,6 +61,43 @@ def test_a_freed_block_serves_the_next_array_of_its_class(blocks: ModuleType) ->
     assert after["hits"] >= first["hits"] + 50
 
 
+def test_a_class_without_a_cached_block_takes_one_of_a_class_just_above(blocks: ModuleType) -> None:
+    """A slightly larger batch leaves blocks of a larger class in the cache: later arrays of the
+    classes below use them rather than map more (at most two classes, ~25 %, above)."""
+    mib = 1 << 20
+    far = np.empty(13 * mib + mib // 2, np.uint8)  # classes of 1 MiB from 8 MiB: 14 MiB
+    near = np.empty(10 * mib + mib // 2, np.uint8)  # 11 MiB
+    near_at = near.ctypes.data
+    del far, near
+    before = blocks.stats()
+    taken = np.empty(9 * mib + mib // 2, np.uint8)  # 10 MiB: none cached, the 11 MiB one is
+    assert taken.ctypes.data == near_at
+    assert blocks.stats()["maps"] == before["maps"]
+    another = np.empty(9 * mib + mib // 2, np.uint8)  # the 14 MiB block is too large to take
+    assert blocks.stats()["maps"] == before["maps"] + 1
+    del taken, another
+
+
+def test_the_cache_is_emptied_when_the_last_block_ends() -> None:
+    blocks = load("lisptrace._blocks")
+    if blocks is None:
+        pytest.skip("the block cache is not built")
+    inner_done = threading.Event()
+
+    def inner() -> None:
+        with block_cache():
+            np.ones(1 << 20, np.uint8)  # freed at once: cached
+        inner_done.set()
+
+    with block_cache():
+        thread = threading.Thread(target=inner)
+        thread.start()
+        thread.join()
+        assert inner_done.is_set()
+        assert blocks.stats()["cached"] > 0  # this thread's block is still open: kept
+    assert blocks.stats()["cached"] == 0
+
+
 def test_zeros_are_zero_in_a_reused_block(blocks: ModuleType) -> None:
     for size in (LARGE, 300_000, 1 << 20, 5_000_000):
         dirty = np.full(size, 0xFF, np.uint8)
