@@ -1740,9 +1740,9 @@ class _Sink:
     releases the GIL, so the files are written side by side, also when the decode has ended
     and only the writers' backlog is left). A lane holds one batch waiting besides the one
     being written, so that memory stays bounded and does not drift with the capture's length
-    (two waiting let more batches be alive at once, the more often the longer the decode:
-    peak RSS 4M/1M frames +10 %, +2 % with one, at the same speed). Their errors surface in
-    the caller."""
+    (with two, more batches were alive at once the more often the longer the decode; one,
+    with the sinks' early writes, took the peak RSS of 4M frames against 1M from +10-14 % to
+    +2-7 % at the same speed: docs/performance.md). Their errors surface in the caller."""
 
     LANES = {"packets": 0, "data": 1}  # every other table: lane 2
 
