@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "captures"
 REGISTER = SHARED / "tcpdump" / "lisp_eid_register.pcap"
 
@@ -309,6 +311,51 @@ def test_decode_takes_arrow_memory_from_jemalloc_unless_told_otherwise(tmp_path:
     assert _decode_under(probe, tmp_path, env).strip() == expected
     env["ARROW_DEFAULT_MEMORY_POOL"] = "system"
     assert _decode_under(probe, tmp_path / "s", env).strip() == "system"
+
+
+def test_decode_has_glibc_keep_the_top_of_its_heap() -> None:
+    """After ``_glibc_heap_pad`` (called by ``lisptrace decode``), freeing what was taken from
+    the top of the heap leaves ``GLIBC_TOP_PAD`` bytes there for the next batch, instead of
+    trimming them (glibc's ``keepcost``: the top chunk's releasable bytes)."""
+    if not hasattr(os, "confstr") or not os.confstr("CS_GNU_LIBC_VERSION"):
+        pytest.skip("not glibc")
+    probe = (
+        "import ctypes, sys\n"
+        "from lisptrace.cli import GLIBC_TOP_PAD, _glibc_heap_pad\n"
+        "fields = 'arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks'\n"
+        "fields += ' keepcost'\n"
+        "class Info(ctypes.Structure):\n"
+        "    _fields_ = [(n, ctypes.c_size_t) for n in fields.split()]\n"
+        "libc = ctypes.CDLL(None)\n"
+        "libc.mallinfo2.restype = Info\n"
+        "libc.malloc.restype = ctypes.c_void_p\n"
+        "libc.free.argtypes = [ctypes.c_void_p]\n"
+        "if sys.argv[1] == 'pad':\n"
+        "    _glibc_heap_pad()\n"
+        "taken = [libc.malloc(100_000) for _ in range(300)]  # below the mmap threshold\n"
+        "for block in reversed(taken):\n"
+        "    libc.free(block)\n"
+        "print(libc.mallinfo2().keepcost, GLIBC_TOP_PAD)\n"
+    )
+    kept = {}
+    for mode in ("pad", "default"):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, mode], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 0, out.stderr
+        kept[mode], pad = map(int, out.stdout.split())
+    assert kept["pad"] >= pad > 4 * kept["default"]
+
+
+def test_decode_pads_the_glibc_heap(tmp_path: Path) -> None:
+    probe = (
+        "import lisptrace.cli as cli\n"
+        "pad = cli._glibc_heap_pad\n"
+        "def padded():\n    print('padded')\n    pad()\n"
+        "cli._glibc_heap_pad = padded\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+    )
+    assert _decode_under(probe, tmp_path) == "padded\n"
 
 
 def test_serve_roles_match_the_stack() -> None:
