@@ -76,6 +76,9 @@ def show(capture: Path, verbose: bool, all_frames: bool) -> None:
         sys.exit(EXIT_TRUNCATED)
 
 
+PORT = click.IntRange(1, 65535)
+
+
 def _table_list(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -114,6 +117,23 @@ def _table_list(value: str | None) -> list[str] | None:
     type=click.Path(path_type=Path),
     help="TOML key file to verify Map-Register/Notify HMACs (see docs/cli.md).",
 )
+@click.option(
+    "--control-port",
+    type=PORT,
+    default=4342,
+    show_default=True,
+    help="LISP control messages: UDP (or TCP) with this port at either end.",
+)
+@click.option(
+    "--data-port",
+    type=PORT,
+    default=4341,
+    show_default=True,
+    help="LISP data plane: UDP to this port.",
+)
+@click.option(
+    "--gpe-port", type=PORT, default=4790, show_default=True, help="LISP-GPE: UDP to this port."
+)
 @click.option("--overwrite", is_flag=True, help="Replace a decoded output already in OUTPUT.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def decode(
@@ -122,6 +142,9 @@ def decode(
     fmt: str,
     tables: str | None,
     keys: Path | None,
+    control_port: int,
+    data_port: int,
+    gpe_port: int,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -129,13 +152,19 @@ def decode(
     for c in captures:
         if not c.is_file():
             raise click.UsageError(f"{c}: no such file")
+    if len({control_port, data_port, gpe_port}) < 3:
+        raise click.UsageError(
+            f"--control-port, --data-port and --gpe-port must differ "
+            f"({control_port}, {data_port}, {gpe_port})"
+        )
     # The reading starts first (numpy and the capture reader only): its thread reads the
     # first batches while pyarrow and the codecs are imported below.
     from lisptrace.ingest.capture import CaptureError
+    from lisptrace.ingest.layers import Ports
     from lisptrace.ingest.reading import Reading
 
     try:
-        reading = Reading(captures)
+        reading = Reading(captures, ports=Ports(control_port, data_port, gpe_port))
     except CaptureError as exc:
         raise click.UsageError(str(exc)) from None
     with contextlib.closing(reading):  # also when an option below is refused

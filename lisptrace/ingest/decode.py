@@ -36,7 +36,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1721,7 +1721,11 @@ def _decode(
             warnings.append(f"{ev.anomaly()} (frames {', '.join(map(str, ev.frames))})")
         manifest = writer.close(
             auth_checked=keys is not None,
-            extra={"warnings": warnings, "truncated": reading.truncated},
+            extra={
+                "warnings": warnings,
+                "truncated": reading.truncated,
+                "ports": asdict(reading.ports),
+            },
         )
     return DecodeSummary(
         out=Path(out),

@@ -999,8 +999,11 @@ with a one-line `lisptrace.tables.NotDecodedError`, a `ValueError`):
 | `anomalies` | anomaly code -> occurrences in `packets.anomalies` |
 | `auth_checked` | whether HMACs were verified with a key file (the keys are never written) |
 
-The ingest path may add fields of its own (e.g. where a truncated capture was cut); names that
-could carry a secret are refused.
+The decode adds `warnings` (the capture readers' and the reassembler's, one line each),
+`truncated` (whether an input was cut) and `ports` (`control`, `data`, `gpe`: the ports it took
+for LISP, as `--control-port`, `--data-port` and `--gpe-port` set them). Other callers of
+`DecodedWriter.close(extra=...)` may add fields of their own; names that could carry a secret
+are refused.
 
 ## Types
 

@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "captures"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared" / "captures"
 REGISTER = SHARED / "tcpdump" / "lisp_eid_register.pcap"
 
 
@@ -96,6 +98,29 @@ def test_decode_writes_tables_and_one_summary_line(tmp_path: Path) -> None:
     assert lines[0].startswith("2 frames -> 2 control, 4 records, 5 locators")
     assert (tmp_path / "out" / "packets.parquet").is_file()
     assert (tmp_path / "out" / "manifest.json").is_file()
+
+
+def test_decode_ports_are_options_recorded_in_the_manifest(tmp_path: Path) -> None:
+    """Like Wireshark's "Decode As": the LISP ports can be moved; with the data port moved
+    the data-plane frames are no longer LISP data; the manifest says which ports were used."""
+    capture = ROOT / "captures" / "clean-roam-mn.pcapng"
+
+    def decoded(name: str, *ports: str) -> dict[str, Any]:
+        done = run("decode", str(capture), "-o", str(tmp_path / name), "-q", *ports)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads((tmp_path / name / "manifest.json").read_text()))
+
+    usual = decoded("usual")
+    assert usual["ports"] == {"control": 4342, "data": 4341, "gpe": 4790}
+    assert usual["rows"]["data"] > 0 and usual["rows"]["control"] > 0
+    moved = decoded("moved", "--data-port", "14341", "--control-port", "14342")
+    assert moved["ports"] == {"control": 14342, "data": 14341, "gpe": 4790}
+    assert moved["rows"]["data"] == moved["rows"]["control"] == 0
+    assert moved["frames"] == usual["frames"]
+    for bad in (["--data-port", "0"], ["--gpe-port", "4342"], ["--data-port", "x"]):
+        refused = run("decode", str(capture), "-o", str(tmp_path / "bad"), *bad)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "port" in refused.stderr
 
 
 def test_decode_arrow_tables_quiet(tmp_path: Path) -> None:
