@@ -916,7 +916,8 @@ metadata as `lisptrace.schema_version`, and in `manifest.json`).
 `lisptrace decode CAPTURE... -o OUT` writes one file per table into `OUT/`
 (`packets.parquet`, `control.parquet`, ... or `*.arrow` with Arrow IPC) and a `manifest.json`
 (schema version, rows per table, source captures, time span, anomaly counts). Read them with
-`lisptrace.open(OUT)`:
+`lisptrace.open(OUT)`; `lisptrace.open("trace.pcap")` decodes a capture into a temporary
+directory (removed with the returned object) and opens that:
 
 ```python
 import lisptrace, duckdb

@@ -117,6 +117,37 @@ def test_pandas_without_copies(tmp_path: Path) -> None:
     assert frames[0] == 1
 
 
+def test_open_a_capture_decodes_it_into_a_directory_gone_with_the_object(tmp_path: Path) -> None:
+    import gc
+
+    from lisptrace.ingest.capture import CaptureError
+    from lisptrace.ingest.decode import decode
+
+    capture = Path(__file__).resolve().parents[3] / "captures" / "clean-roam-mn.pcapng"
+    decode(capture, tmp_path / "cli")
+    expected = open_decoded(tmp_path / "cli")
+    d = lisptrace.open(capture)
+    assert d.manifest["rows"] == expected.manifest["rows"] and d.manifest["frames"] == 53
+    assert d.manifest["sources"] == [str(capture)] and d.manifest["auth_checked"] is False
+    for t in TABLES:
+        assert d.table(t).equals(expected.table(t)), t
+    where = d.path
+    assert where.is_dir() and where != tmp_path / "cli"
+    del d
+    gc.collect()
+    assert not where.exists()
+    keys = tmp_path / "keys.toml"
+    keys.write_text('[default]\nkey = "not-the-key"\n')
+    checked = lisptrace.open(capture, keys=keys)
+    assert checked.manifest["auth_checked"] is True
+    assert set(checked.table("control").column("auth_ok").to_pylist()) >= {False}
+    not_a_capture = tmp_path / "notes.txt"
+    not_a_capture.write_text("hello\n")
+    with pytest.raises(CaptureError) as info:
+        lisptrace.open(not_a_capture)
+    assert "\n" not in str(info.value)
+
+
 def test_not_a_decoded_output(tmp_path: Path) -> None:
     def err(path: Path) -> str:
         with pytest.raises(NotDecodedError) as info:
