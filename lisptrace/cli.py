@@ -14,13 +14,14 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from lisptrace import __version__
 
 if TYPE_CHECKING:
+    from lisptrace.ingest.layers import Ports
     from lisptrace.ingest.reading import Reading
 
 # Each command imports its machinery when it runs (``lisptrace decode`` does not load dpkt,
@@ -40,12 +41,52 @@ def app() -> None:
     """Wireshark-style analysis of LISP Mobile Node (and Mobile IPv6) traffic."""
 
 
+PORT = click.IntRange(1, 65535)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _port_options(command: _F) -> _F:
+    """The LISP ports (Wireshark's "Decode As"): ``--control-port``, ``--data-port``,
+    ``--gpe-port``."""
+    for name, default, what in reversed(
+        [
+            ("control", 4342, "LISP control messages: this port at either end."),
+            ("data", 4341, "LISP data plane: UDP to this port."),
+            ("gpe", 4790, "LISP-GPE: UDP to this port."),
+        ]
+    ):
+        option = click.option(
+            f"--{name}-port", type=PORT, default=default, show_default=True, help=what
+        )
+        command = option(command)
+    return command
+
+
+def _ports(control: int, data: int, gpe: int) -> Ports:
+    if len({control, data, gpe}) < 3:
+        raise click.UsageError(
+            f"--control-port, --data-port and --gpe-port must differ ({control}, {data}, {gpe})"
+        )
+    from lisptrace.ingest.layers import Ports
+
+    return Ports(control, data, gpe)
+
+
 @app.command()
 @click.argument("capture", type=click.Path(path_type=Path))
 @click.option("-V", "--verbose", is_flag=True, help="Print the field tree of each message.")
 @click.option("--all", "all_frames", is_flag=True, help="List frames with no LISP too.")
-def show(capture: Path, verbose: bool, all_frames: bool) -> None:
+@_port_options
+def show(
+    capture: Path,
+    verbose: bool,
+    all_frames: bool,
+    control_port: int,
+    data_port: int,
+    gpe_port: int,
+) -> None:
     """List the LISP messages of CAPTURE (pcap/pcapng, gzip allowed), one line each."""
+    ports = _ports(control_port, data_port, gpe_port)
     from lisptrace.ingest.capture import CaptureError
     from lisptrace.ingest.walk import dissect, read_frames
     from lisptrace.render import summary, tree
@@ -55,7 +96,7 @@ def show(capture: Path, verbose: bool, all_frames: bool) -> None:
     warnings: list[str] = []
     try:
         for frame in read_frames(capture, warnings):
-            d = dissect(frame)
+            d = dissect(frame, ports)
             if not d.protocol and not all_frames:
                 continue
             head = f"{frame.number:>6} {frame.time_ns / 1e9:.6f} {d.src} -> {d.dst}"
@@ -74,9 +115,6 @@ def show(capture: Path, verbose: bool, all_frames: bool) -> None:
         click.echo(f"lisptrace: warning: {w}", err=True)
     if warnings:
         sys.exit(EXIT_TRUNCATED)
-
-
-PORT = click.IntRange(1, 65535)
 
 
 def _table_list(value: str | None) -> list[str] | None:
@@ -117,23 +155,7 @@ def _table_list(value: str | None) -> list[str] | None:
     type=click.Path(path_type=Path),
     help="TOML key file to verify Map-Register/Notify HMACs (see docs/cli.md).",
 )
-@click.option(
-    "--control-port",
-    type=PORT,
-    default=4342,
-    show_default=True,
-    help="LISP control messages: UDP (or TCP) with this port at either end.",
-)
-@click.option(
-    "--data-port",
-    type=PORT,
-    default=4341,
-    show_default=True,
-    help="LISP data plane: UDP to this port.",
-)
-@click.option(
-    "--gpe-port", type=PORT, default=4790, show_default=True, help="LISP-GPE: UDP to this port."
-)
+@_port_options
 @click.option("--overwrite", is_flag=True, help="Replace a decoded output already in OUTPUT.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no summary line.")
 def decode(
@@ -152,19 +174,14 @@ def decode(
     for c in captures:
         if not c.is_file():
             raise click.UsageError(f"{c}: no such file")
-    if len({control_port, data_port, gpe_port}) < 3:
-        raise click.UsageError(
-            f"--control-port, --data-port and --gpe-port must differ "
-            f"({control_port}, {data_port}, {gpe_port})"
-        )
+    ports = _ports(control_port, data_port, gpe_port)
     # The reading starts first (numpy and the capture reader only): its thread reads the
     # first batches while pyarrow and the codecs are imported below.
     from lisptrace.ingest.capture import CaptureError
-    from lisptrace.ingest.layers import Ports
     from lisptrace.ingest.reading import Reading
 
     try:
-        reading = Reading(captures, ports=Ports(control_port, data_port, gpe_port))
+        reading = Reading(captures, ports=ports)
     except CaptureError as exc:
         raise click.UsageError(str(exc)) from None
     with contextlib.closing(reading):  # also when an option below is refused

@@ -23,11 +23,10 @@ from dissectors.mip6.ext import walk_ipv6
 from dissectors.mip6.mh import parse_mh
 from dissectors.mip6.nd import RouterAdvertisement
 from lisptrace.ingest.capture import CaptureError, open_capture
+from lisptrace.ingest.layers import Ports
 
 __all__ = ["CaptureError", "Dissection", "Frame", "dissect", "read_frames"]
 
-LISP_CONTROL_PORT = 4342
-LISP_DATA_PORT = 4341
 IPPROTO_MH = 135
 IPPROTO_ICMPV6 = 58
 ICMPV6_ROUTER_ADVERTISEMENT = 134
@@ -120,8 +119,10 @@ def _mobile_ipv6(frame: Frame, ip: dpkt.ip6.IP6) -> Dissection | None:
     return None
 
 
-def dissect(frame: Frame) -> Dissection:
-    """Decode one frame down to its LISP or Mobile IPv6 message, if it carries one."""
+def dissect(frame: Frame, ports: Ports | None = None) -> Dissection:
+    """Decode one frame down to its LISP or Mobile IPv6 message, if it carries one (LISP on
+    ``ports``, by default the IANA ones, demultiplexed as the decode does)."""
+    ports = ports or Ports()
     ip = _network_layer(frame)
     if isinstance(ip, dpkt.ip6.IP6):
         mobile = _mobile_ipv6(frame, ip)
@@ -133,10 +134,12 @@ def dissect(frame: Frame) -> Dissection:
     src = str(ipaddress.ip_address(ip.src))
     dst = str(ipaddress.ip_address(ip.dst))
     payload = bytes(udp.data)
-    if LISP_CONTROL_PORT in (udp.sport, udp.dport):
+    if ports.control in (udp.sport, udp.dport):
         protocol, decode = "lisp", parse_control
-    elif udp.dport == LISP_DATA_PORT:
+    elif udp.dport == ports.data:
         protocol, decode = "lisp-data", DataPacket.parse
+    elif udp.dport == ports.gpe:
+        protocol, decode = "lisp-gpe", DataPacket.parse
     else:
         return Dissection(frame, "", src, dst, udp.sport, udp.dport)
     where = {"src": src, "dst": dst, "sport": udp.sport, "dport": udp.dport}

@@ -118,9 +118,20 @@ def test_decode_ports_are_options_recorded_in_the_manifest(tmp_path: Path) -> No
     assert moved["rows"]["data"] == moved["rows"]["control"] == 0
     assert moved["frames"] == usual["frames"]
     for bad in (["--data-port", "0"], ["--gpe-port", "4342"], ["--data-port", "x"]):
-        refused = run("decode", str(capture), "-o", str(tmp_path / "bad"), *bad)
-        assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
-        assert "port" in refused.stderr
+        for command in (["decode", "-o", str(tmp_path / "bad")], ["show"]):
+            refused = run(command[0], str(capture), *command[1:], *bad)
+            assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+            assert "port" in refused.stderr
+
+
+def test_show_takes_the_same_ports() -> None:
+    capture = ROOT / "captures" / "clean-roam-mn.pcapng"
+    usual = run("show", str(capture), "--all").stdout.splitlines()
+    moved = run("show", str(capture), "--all", "--data-port", "14341").stdout.splitlines()
+    assert len(usual) == len(moved) == 53
+    data = [k for k, line in enumerate(usual) if " lisp-data " in line]
+    assert data and all("(not LISP)" in moved[k] for k in data)
+    assert all(" lisp " in moved[k] for k, line in enumerate(usual) if " lisp " in line)
 
 
 def test_decode_arrow_tables_quiet(tmp_path: Path) -> None:
