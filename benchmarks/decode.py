@@ -193,17 +193,21 @@ def main() -> None:
         return small
 
     out = work / "decoded"
-    decode = [sys.executable, "-c", "from lisptrace.cli import run; run()", "decode"]
-    _run([*decode, str(prefix(1000)), "-o", str(out), "--overwrite", "-q"])  # caches byte code
-    ours = [*decode, str(cap), "-o", str(out), "--overwrite", "-q"]
+
+    def decode(capture: Path) -> list[str]:
+        cli = ["-c", "from lisptrace.cli import run; run()", "decode"]
+        return [sys.executable, *cli, str(capture), "-o", str(out), "--overwrite", "-q"]
+
+    _run(decode(prefix(1000)))  # caches byte code
+    ours = decode(cap)
     # name -> (packets, command, added environment)
     contenders: dict[str, tuple[int, list[str], dict[str, str]]] = {
         "lisptrace decode -> Parquet": (n, ours, {}),
     }
     scaled = f"  the same, {args.scale}x the frames"
     if args.scale > 1:
-        longer = [*decode, str(_capture(work, n * args.scale, args.repeat_control))]
-        contenders[scaled] = (n * args.scale, [*longer, "-o", str(out), "--overwrite", "-q"], {})
+        longer = _capture(work, n * args.scale, args.repeat_control)
+        contenders[scaled] = (n * args.scale, decode(longer), {})
     if "pure" not in skip:  # the same decode on the numpy twins of the compiled kernels
         contenders["  the same, numpy only"] = (n, ours, {"LISPTRACE_PURE": "1"})
     if "tshark" not in skip and shutil.which("tshark"):

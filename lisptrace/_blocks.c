@@ -90,6 +90,12 @@ static Block *take(size_t total, int *reused) {
     return b;
 }
 
+static void unmap_block(Block *b) {
+    __atomic_add_fetch(&unmaps, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&mapped, b->cap, __ATOMIC_RELAXED);
+    munmap(b, b->cap);
+}
+
 static void give_back(Block *b) {
     if (b->cap <= HUGE) {
         size_t bytes;
@@ -104,9 +110,7 @@ static void give_back(Block *b) {
         pthread_mutex_unlock(&lock);
     }
     if (b != NULL) {
-        __atomic_add_fetch(&unmaps, 1, __ATOMIC_RELAXED);
-        __atomic_sub_fetch(&mapped, b->cap, __ATOMIC_RELAXED);
-        munmap(b, b->cap);
+        unmap_block(b);
     }
 }
 
@@ -241,9 +245,7 @@ static PyObject *trim(PyObject *self, PyObject *args) {
     while (all != NULL) {
         Block *b = all;
         all = b->next;
-        __atomic_add_fetch(&unmaps, 1, __ATOMIC_RELAXED);
-        __atomic_sub_fetch(&mapped, b->cap, __ATOMIC_RELAXED);
-        munmap(b, b->cap);
+        unmap_block(b);
     }
     return PyLong_FromSize_t(released);
 }

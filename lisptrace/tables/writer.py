@@ -163,10 +163,7 @@ class _TableSink:
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        if self._pending and (
-            self._pending_rows + batch.num_rows > self.rows_per_group
-            or self._pending_bytes + batch.nbytes > self.bytes_per_group
-        ):
+        if self._pending and self._overflows_with(batch):
             self._flush()
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
@@ -174,11 +171,15 @@ class _TableSink:
         self.rows += batch.num_rows
         # written now if a batch like this one would not fit beside it: holding it until the
         # next batch proves so would keep its memory for one batch longer
-        if (
+        if self._overflows_with(batch):
+            self._flush()
+
+    def _overflows_with(self, batch: pa.RecordBatch) -> bool:
+        """Whether ``batch`` added to the pending rows would exceed a row group's limits."""
+        return (
             self._pending_rows + batch.num_rows > self.rows_per_group
             or self._pending_bytes + batch.nbytes > self.bytes_per_group
-        ):
-            self._flush()
+        )
 
     def _flush(self) -> None:
         if self._writer is None:
